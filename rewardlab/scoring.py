@@ -97,7 +97,9 @@ class Scorer:
         encoded = [self.encoder.encode(p, r) for p, r in zip(prompts, responses, strict=True)]
         return self.score_encoded(encoded, on_progress)
 
-    def score_texts(self, texts: Sequence[str], on_progress: Callable[[int], Any] | None = None) -> list[float]:
+    def score_texts(
+        self, texts: Sequence[str], on_progress: Callable[[int], Any] | None = None
+    ) -> list[float]:
         """Rewards for whole texts with no separate prompt (e.g. full transcripts)."""
         return self.score([""] * len(texts), texts, on_progress)
 

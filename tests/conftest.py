@@ -61,7 +61,9 @@ def _bpe_tokenizer(bos: bool, chat: bool):
 def _wordpiece_tokenizer(folder: Path):
     from transformers import BertTokenizer
 
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS)) + list("0123456789.,!?:;'\"-()")
+    vocab = (
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS)) + list("0123456789.,!?:;'\"-()")
+    )
     vocab += sorted({c for w in WORDS for c in w}) + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
     vocab = list(dict.fromkeys(vocab))
     return BertTokenizer(vocab={token: i for i, token in enumerate(vocab)})
@@ -92,9 +94,13 @@ def build_tiny_backbone(kind: str, folder: Path) -> Path:
             cfg = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=256)
             cfg.resid_pdrop = cfg.embd_pdrop = cfg.attn_pdrop = 0.0
         elif kind == "llama":
-            cfg = LlamaConfig(vocab_size=len(tok), num_key_value_heads=1, max_position_embeddings=256, **small)
+            cfg = LlamaConfig(
+                vocab_size=len(tok), num_key_value_heads=1, max_position_embeddings=256, **small
+            )
         elif kind == "qwen2":
-            cfg = Qwen2Config(vocab_size=len(tok), num_key_value_heads=1, max_position_embeddings=256, **small)
+            cfg = Qwen2Config(
+                vocab_size=len(tok), num_key_value_heads=1, max_position_embeddings=256, **small
+            )
         else:
             raise ValueError(kind)
         cfg.eos_token_id = cfg.bos_token_id = tok.eos_token_id

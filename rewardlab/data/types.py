@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Union
 
 Message = dict[str, str]
 """A chat message: {"role": "user" | "assistant" | "system", "content": str}."""
 
-Text = Union[str, list[Message]]
+Text = str | list[Message]
 """A prompt or response: plain text, or a list of chat messages rendered later by the tokenizer."""
 
 

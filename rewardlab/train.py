@@ -1,0 +1,393 @@
+"""The training loop: plain PyTorch driven through accelerate, readable top to bottom.
+
+`rewardlab train` → `train(cfg)` → `run_epoch` → `compute_loss` → `losses.grouped_bt` (Bradley-Terry).
+The same code runs on one CPU or many GPUs (``accelerate launch -m rewardlab train``): each process
+takes every world_size-th batch, only the main process writes.
+
+Gradient accumulation is explicit (the loss of each micro-batch is divided by the number of
+micro-batches in its optimizer step), so batch 4 x accumulation 1 equals batch 1 x accumulation 4.
+Checkpoints hold model, optimizer, scheduler and RNG state plus the position in the data, and are
+written to a temporary folder and renamed, so a crash never leaves a half-written one behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rewardlab.config import TrainConfig, save_config
+from rewardlab.data.batching import EncodedGroup, collate_groups, encode_groups
+from rewardlab.data.types import PreferenceGroup
+from rewardlab.evaluate import EvalResult, evaluate_rewards
+from rewardlab.losses import centering, grouped_bt, pairwise_accuracy, plackett_luce
+from rewardlab.progress import Reporter
+
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced, for the CLI summary and for scripts (`--json`)."""
+
+    output_dir: str
+    steps: int
+    epochs: float
+    wall_time_s: float
+    train_pairs: int
+    pairs_per_s: float
+    best_step: int
+    eval: EvalResult | None
+    test: EvalResult | None = None
+    data_lines: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Datasets:
+    train: list[PreferenceGroup]
+    eval: list[PreferenceGroup]
+    test: list[PreferenceGroup]
+    lines: list[str]
+    noise_ceiling: dict[str, float] = field(default_factory=dict)
+
+
+def load_datasets(cfg: TrainConfig) -> Datasets:
+    """Training, model-selection and test groups, with the loading summary and leakage warnings."""
+    from rewardlab.data import find_leakage, load_preferences
+
+    if cfg.data is None:
+        from rewardlab.data import demo
+
+        splits = demo.demo_splits(seed=cfg.seed)
+        train = splits["train"][: cfg.demo_prompts] if cfg.demo_prompts else splits["train"]
+        ds = Datasets(train, splits["eval"], splits["test"], ["data: built-in demo task (docs/demo.md)"])
+        ds.noise_ceiling = {k: demo.noise_ceiling(v) for k, v in (("eval", ds.eval), ("test", ds.test))}
+        return ds
+    lines: list[str] = []
+    train, summary = load_preferences(cfg.data, cfg.format)
+    lines += summary.lines()
+    if cfg.eval_data:
+        eval_groups, s = load_preferences(cfg.eval_data, cfg.format)
+        lines += s.lines()
+    else:
+        train, eval_groups = split_by_prompt(train, cfg.eval_fraction, cfg.seed)
+        lines.append(f"held out {len(eval_groups)} prompts of --data for model selection")
+    test: list[PreferenceGroup] = []
+    if cfg.test_data:
+        test, s = load_preferences(cfg.test_data, cfg.format)
+        lines += s.lines()
+    for name, other in (("eval", eval_groups), ("test", test)):
+        leaked = find_leakage(train, other) if other else []
+        if leaked:
+            lines.append(f"warning: {len(leaked)} prompts occur in both train and {name} data (leakage)")
+    return Datasets(train, eval_groups, test, lines)
+
+
+def split_by_prompt(
+    groups: list[PreferenceGroup], fraction: float, seed: int
+) -> tuple[list[PreferenceGroup], list[PreferenceGroup]]:
+    """Hold out a fraction of prompts; every group of one prompt lands on the same side."""
+    import hashlib
+
+    from rewardlab.data.loading import normalize_prompt
+
+    if fraction <= 0:
+        return groups, []
+    train, held = [], []
+    for g in groups:
+        key = f"{seed}:{normalize_prompt(g.prompt)}".encode()
+        u = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
+        (held if u < fraction else train).append(g)
+    return train, held
+
+
+def build_batch_order(
+    groups: list[EncodedGroup], cfg: TrainConfig, epoch: int, rank: int, world: int
+) -> list[list[int]]:
+    from rewardlab.data.batching import batch_indices
+
+    lengths = [g.num_tokens for g in groups]
+    batches = batch_indices(lengths, cfg.batch_size, cfg.seed, epoch, length_grouped=cfg.length_grouped)
+    per_rank = len(batches) // world if world > 1 else len(batches)
+    return batches[rank::world][:per_rank]
+
+
+def compute_loss(
+    rewards: torch.Tensor, batch: dict[str, torch.Tensor], cfg: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reward-model objective for one micro-batch, and its pairwise accuracy."""
+    pairs = batch["pairs"]
+    margins = batch["margins"] if cfg.use_margins else None
+    r_w, r_l = rewards[pairs[:, 0]], rewards[pairs[:, 1]]
+    if cfg.loss == "plackett_luce" and "rank_order" in batch:
+        loss = plackett_luce(rewards, batch["rank_order"])
+    else:
+        loss = grouped_bt(rewards, batch["pair_group"], pairs, margins, eps=cfg.label_smoothing)
+    if cfg.centering:
+        loss = loss + centering(r_w, r_l, cfg.centering)
+    return loss, pairwise_accuracy(r_w.detach(), r_l.detach())
+
+
+def _rank_order(groups: list[EncodedGroup]) -> torch.Tensor | None:
+    """Best-first response indices of groups given as strict rankings (Plackett-Luce), else None."""
+    orders, base = [], 0
+    for g in groups:
+        if g.ranks is None or len(set(g.ranks)) != len(g.ranks):
+            return None
+        orders.append([base + i for i in sorted(range(len(g.ranks)), key=lambda i: g.ranks[i])])
+        base += len(g.responses)
+    width = max(len(o) for o in orders)
+    return torch.tensor([o + [-1] * (width - len(o)) for o in orders])
+
+
+def resolve_mixed_precision(cfg: TrainConfig, device: torch.device) -> tuple[str, str]:
+    from rewardlab.scoring import bf16_supported
+
+    if cfg.mixed_precision != "auto":
+        return cfg.mixed_precision, f"--mixed-precision {cfg.mixed_precision}"
+    ok, why = bf16_supported(device)
+    return ("bf16" if ok else "no"), why
+
+
+def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
+    """Train a reward model as configured; returns the run's figures, writes the model to output_dir."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import get_cosine_schedule_with_warmup
+
+    from rewardlab.data.loading import data_hash
+    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.scoring import Scorer, pick_device
+
+    reporter = reporter or Reporter()
+    t_start = time.perf_counter()
+    precision, why = resolve_mixed_precision(cfg, pick_device())
+    accelerator = Accelerator(mixed_precision=precision, cpu=pick_device().type == "cpu")
+    reporter.message(
+        f"device {accelerator.device}, {accelerator.num_processes} process(es), precision {precision} ({why})"
+    )
+    out = Path(cfg.output_dir)
+    data = load_datasets(cfg)
+    for line in data.lines:
+        reporter.message(line)
+
+    set_seed(cfg.seed)
+    model, encoder, card = build_reward_model(
+        cfg.backbone,
+        pooling=cfg.pooling,
+        max_length=cfg.max_length,
+        truncation=cfg.truncation,
+        freeze_layers=cfg.freeze_layers,
+        lora_r=cfg.lora_r,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+    )
+    card.data_hash = data_hash(data.train)
+    reporter.start("tokenising", len(data.train) + len(data.eval) + len(data.test))
+    train_enc, trunc = encode_groups(data.train, encoder, reporter.advance)
+    eval_enc, _ = encode_groups(data.eval, encoder, reporter.advance)
+    test_enc, _ = encode_groups(data.test, encoder, reporter.advance)
+    reporter.finish()
+    for line in trunc.lines(cfg.truncation, cfg.max_length):
+        reporter.message(line)
+    if not train_enc:
+        raise ValueError("no training pairs left after loading; see the summary above")
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    batches_per_epoch = len(build_batch_order(train_enc, cfg, 0, rank, world))
+    steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
+    total_steps = math.ceil(steps_per_epoch * cfg.epochs)
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    state = {"step": 0, "epoch": 0, "batch": 0, "best_accuracy": -1.0, "best_step": 0}
+    if cfg.resume:
+        ckpt = latest_checkpoint(out) if cfg.resume == "latest" else Path(cfg.resume)
+        if ckpt is None:
+            raise FileNotFoundError(f"--resume latest: no complete checkpoint under {out / 'checkpoints'}")
+        accelerator.load_state(str(ckpt))
+        scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
+        state = json.loads((ckpt / STATE_FILE).read_text())
+        reporter.message(f"resumed from {ckpt} at step {state['step']}")
+
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "train_config.json")
+    metrics_file = out / "metrics.jsonl"
+    unwrapped = accelerator.unwrap_model(model)
+    scorer = Scorer(unwrapped, encoder, card, device=accelerator.device, bf16=precision == "bf16")
+    best_eval: EvalResult | None = None
+
+    def log(record: dict[str, Any]) -> None:
+        if accelerator.is_main_process:
+            with metrics_file.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def evaluate_now() -> None:
+        nonlocal best_eval
+        if not eval_enc:
+            return
+        result, rewards = _evaluate_encoded(scorer, data.eval, eval_enc, data.noise_ceiling.get("eval"))
+        log({"step": state["step"], "eval_accuracy": result.accuracy, "eval_margin": result.mean_margin})
+        reporter.message(f"step {state['step']}: eval {result.line()}")
+        if result.accuracy > state["best_accuracy"]:
+            state["best_accuracy"], state["best_step"] = result.accuracy, state["step"]
+            best_eval = result
+            card.reward_mean, card.reward_std = result.reward_mean, result.reward_std
+            card.reward_stats_from = f"{cfg.eval_data or 'held-out part of ' + str(cfg.data or 'demo')}"
+            card.train_metrics = {"eval_accuracy": result.accuracy, "step": state["step"]}
+            if accelerator.is_main_process:
+                save_reward_model(unwrapped, encoder, card, out)
+
+    pairs_done, t_loop = 0, time.perf_counter()
+    reporter.start("training", total_steps)
+    reporter.advance(state["step"])
+    model.train()
+    stop = False
+    while not stop and state["epoch"] < math.ceil(cfg.epochs):
+        order = build_batch_order(train_enc, cfg, state["epoch"], rank, world)
+        micro = [order[i : i + cfg.grad_accum] for i in range(0, len(order), cfg.grad_accum)]
+        for step_in_epoch in range(state["batch"], len(micro)):
+            loss_sum, acc_sum, n_pairs = 0.0, 0.0, 0
+            for j, idx in enumerate(micro[step_in_epoch]):
+                batch = collate_groups([train_enc[i] for i in idx], encoder.tokenizer.pad_token_id)
+                order_t = _rank_order([train_enc[i] for i in idx]) if cfg.loss == "plackett_luce" else None
+                if order_t is not None:
+                    batch["rank_order"] = order_t
+                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+                sync = j == len(micro[step_in_epoch]) - 1
+                with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+                    rewards = model(
+                        batch["input_ids"],
+                        batch["attention_mask"],
+                        batch.get("token_type_ids"),
+                        batch["response_mask"],
+                    ).float()
+                    loss, acc = compute_loss(rewards, batch, cfg)
+                    accelerator.backward(loss / len(micro[step_in_epoch]))
+                loss_sum += loss.item() / len(micro[step_in_epoch])
+                acc_sum += acc.item() * len(batch["pairs"])
+                n_pairs += len(batch["pairs"])
+            if cfg.max_grad_norm:
+                accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["step"] += 1
+            state["batch"] = step_in_epoch + 1
+            pairs_done += n_pairs * world
+            speed = pairs_done / (time.perf_counter() - t_loop)
+            record = {
+                "step": state["step"],
+                "epoch": state["epoch"],
+                "loss": loss_sum,
+                "accuracy": acc_sum / max(1, n_pairs),
+                "lr": scheduler.get_last_lr()[0],
+                "pairs_per_s": speed,
+            }
+            log(record)
+            reporter.advance(1, loss=loss_sum, acc=record["accuracy"], pairs_s=speed)
+            if cfg.eval_every and state["step"] % cfg.eval_every == 0:
+                evaluate_now()
+            if cfg.save_every and state["step"] % cfg.save_every == 0:
+                save_checkpoint(accelerator, scheduler, state, out)
+            if state["step"] >= total_steps:
+                stop = True
+                break
+        if not stop or state["batch"] >= len(micro):
+            state["epoch"] += 1
+            state["batch"] = 0
+        if not cfg.eval_every or stop:
+            evaluate_now()
+        if not cfg.save_every:
+            save_checkpoint(accelerator, scheduler, state, out)
+    reporter.finish()
+    train_time = time.perf_counter() - t_loop
+
+    if not eval_enc and accelerator.is_main_process:  # no held-out data: keep the last weights
+        save_reward_model(unwrapped, encoder, card, out)
+    accelerator.wait_for_everyone()
+    test_result = None
+    if test_enc:
+        from rewardlab.modeling import load_reward_model
+
+        best_model, best_encoder, best_card = load_reward_model(out, device=accelerator.device)
+        best_scorer = Scorer(best_model, best_encoder, best_card, bf16=precision == "bf16")
+        test_result, _ = _evaluate_encoded(best_scorer, data.test, test_enc, data.noise_ceiling.get("test"))
+        log({"step": state["step"], "test_accuracy": test_result.accuracy})
+    result = TrainResult(
+        output_dir=str(out),
+        steps=state["step"],
+        epochs=cfg.epochs,
+        wall_time_s=time.perf_counter() - t_start,
+        train_pairs=sum(len(g.pairs) for g in train_enc),
+        pairs_per_s=pairs_done / train_time if train_time else 0.0,
+        best_step=state["best_step"],
+        eval=best_eval,
+        test=test_result,
+        data_lines=data.lines + trunc.lines(cfg.truncation, cfg.max_length),
+    )
+    if accelerator.is_main_process:
+        (out / "train_result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    return result
+
+
+def _evaluate_encoded(
+    scorer: Any, groups: list[PreferenceGroup], encoded: list[EncodedGroup], ceiling: float | None
+) -> tuple[EvalResult, list[list[float]]]:
+    flat = [r for g in encoded for r in g.responses]
+    scores = scorer.score_encoded(flat)
+    rewards, i = [], 0
+    for g in encoded:
+        rewards.append(scores[i : i + len(g.responses)])
+        i += len(g.responses)
+    result = evaluate_rewards(groups, rewards)
+    result.noise_ceiling = ceiling
+    return result, rewards
+
+
+def save_checkpoint(accelerator: Any, scheduler: Any, state: dict, out: Path, keep: int = 2) -> Path:
+    """Atomically write a resumable checkpoint (temp folder, fsync, rename); keep the newest `keep`."""
+    root = out / "checkpoints"
+    final = root / f"step-{state['step']:08d}"
+    tmp = root / f".tmp-step-{state['step']:08d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    if accelerator.is_main_process:
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        (tmp / STATE_FILE).write_text(json.dumps(state))
+        for f in tmp.iterdir():
+            if f.is_file():
+                with f.open("rb") as fh:
+                    os.fsync(fh.fileno())
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in sorted(root.glob("step-*"))[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """Newest complete checkpoint (one with its state file); partial ones are skipped."""
+    for ckpt in sorted((out / "checkpoints").glob("step-*"), reverse=True):
+        if (ckpt / STATE_FILE).is_file() and (ckpt / "scheduler.pt").is_file():
+            return ckpt
+    return None

@@ -1,0 +1,157 @@
+"""Pooling, padding, pad tokens, save/load: the places where reward models have gone wrong before."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rewardlab.data.batching import collate
+from rewardlab.modeling import build_reward_model, load_reward_model, save_reward_model
+from rewardlab.scoring import Scorer
+
+PROMPT = "What is the answer to the question?"
+RESPONSES = [" The answer is good.", " no", " Sorry, I cannot help with that question because it is long."]
+DECODERS = ["gpt2", "llama", "qwen2"]
+
+
+def _model(tiny_backbone, kind, **kw):
+    torch.manual_seed(0)
+    return build_reward_model(tiny_backbone(kind), max_length=64, **kw)
+
+
+@pytest.mark.parametrize("kind", ["bert", *DECODERS])
+def test_scores_do_not_depend_on_batch_neighbours(tiny_backbone, kind):
+    model, encoder, card = _model(tiny_backbone, kind)
+    scorer = Scorer(model, encoder, card)
+    together = scorer.score([PROMPT] * 3, RESPONSES)
+    alone = [scorer.score([PROMPT], [r])[0] for r in RESPONSES]
+    assert together == pytest.approx(alone, abs=1e-5)
+    assert len(set(round(x, 6) for x in together)) == 3  # the texts really score differently
+
+
+@pytest.mark.parametrize("kind", DECODERS)
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_left_and_right_padding_give_the_same_rewards(tiny_backbone, kind, pooling):
+    model, encoder, _ = _model(tiny_backbone, kind, pooling=pooling)
+    model.eval()
+    items = [encoder.encode(PROMPT, r) for r in RESPONSES]
+    pad = encoder.tokenizer.pad_token_id
+    with torch.no_grad():
+        right = model(**collate(items, pad, "right"))
+        left = model(**collate(items, pad, "left"))
+    assert torch.allclose(left, right, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_a_pad_token_distinct_from_eos_is_added(tiny_backbone, kind):
+    from transformers import AutoTokenizer
+
+    original = AutoTokenizer.from_pretrained(tiny_backbone(kind))
+    # llama has no pad token at all; qwen2 has pad == eos (the RLHFlow issue 49 collision)
+    assert original.pad_token is None or original.pad_token_id == original.eos_token_id
+    model, encoder, _ = _model(tiny_backbone, kind)
+    tok = encoder.tokenizer
+    assert tok.pad_token_id not in (tok.eos_token_id, tok.bos_token_id)
+    assert model.config.pad_token_id == tok.pad_token_id
+    assert model.hf_model.get_input_embeddings().num_embeddings >= len(tok)
+
+
+def test_reward_is_read_at_eos_when_pad_would_equal_eos(tiny_backbone):
+    """With pad == eos, transformers' pooling would skip the final EOS; rewardlab reads it."""
+    model, encoder, _ = _model(tiny_backbone, "qwen2")
+    model.eval()
+    enc = encoder.encode(PROMPT, RESPONSES[0])
+    assert enc.input_ids[-1] == encoder.tokenizer.eos_token_id
+    ids = torch.tensor([enc.input_ids])
+    with torch.no_grad():
+        hidden = model.hf_model.model(ids).last_hidden_state
+        expected = model.hf_model.score(hidden)[0, -1, 0]
+        got = model(ids, torch.ones_like(ids))[0]
+    assert got == pytest.approx(expected.item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["bert", *DECODERS])
+def test_saved_model_scores_identically_in_plain_transformers(tiny_backbone, kind, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model, encoder, card = _model(tiny_backbone, kind)
+    with torch.no_grad():  # move the head off its init so a lost head would show
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    save_reward_model(model, encoder, card, tmp_path)
+    ours = Scorer.from_pretrained(tmp_path).score([PROMPT] * 3, RESPONSES)
+
+    hf = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()  # no num_labels needed
+    tok = AutoTokenizer.from_pretrained(tmp_path)
+    assert hf.config.num_labels == 1
+    if kind == "bert":
+        batch = tok([PROMPT] * 3, RESPONSES, padding=True, return_tensors="pt")
+    else:
+        batch = tok([PROMPT + r + tok.eos_token for r in RESPONSES], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        theirs = hf(**batch).logits[:, 0].tolist()
+    assert theirs == pytest.approx(ours, abs=1e-5)
+    card_json = json.loads((tmp_path / "rewardlab.json").read_text())
+    assert card_json["pooling"] == ("cls" if kind == "bert" else "last")
+    assert card_json["versions"]["transformers"]
+
+
+def test_mean_pooling_averages_over_response_tokens_only(tiny_backbone):
+    model, encoder, _ = _model(tiny_backbone, "gpt2", pooling="mean")
+    model.eval()
+    enc = encoder.encode(PROMPT, RESPONSES[0])
+    batch = collate([enc], encoder.tokenizer.pad_token_id)
+    with torch.no_grad():
+        hidden = model.hf_model.transformer(batch["input_ids"]).last_hidden_state[0]
+        expected = model.hf_model.score(hidden[enc.response_start : enc.response_end].mean(0))[0]
+        got = model(**batch)[0]
+    assert got == pytest.approx(expected.item(), abs=1e-5)
+
+
+def test_loading_checks_the_card(tiny_backbone, tmp_path):
+    model, encoder, card = _model(tiny_backbone, "gpt2")
+    save_reward_model(model, encoder, card, tmp_path)
+    raw = json.loads((tmp_path / "rewardlab.json").read_text())
+    (tmp_path / "rewardlab.json").write_text(json.dumps({**raw, "format_version": 99}))
+    with pytest.raises(ValueError, match="upgrade rewardlab"):
+        load_reward_model(tmp_path)
+    (tmp_path / "rewardlab.json").write_text(json.dumps({**raw, "pooling": "max"}))
+    with pytest.raises(ValueError, match="pooling"):
+        load_reward_model(tmp_path)
+    (tmp_path / "rewardlab.json").unlink()
+    with pytest.raises(FileNotFoundError, match="not saved by rewardlab"):
+        load_reward_model(tmp_path)
+
+
+def test_freeze_bottom_layers(tiny_backbone):
+    model, _, _ = _model(tiny_backbone, "llama", freeze_layers=1)
+    hf = model.hf_model
+    assert not hf.model.embed_tokens.weight.requires_grad
+    assert not any(p.requires_grad for p in hf.model.layers[0].parameters())
+    assert all(p.requires_grad for p in hf.model.layers[1].parameters())
+    assert hf.score.weight.requires_grad
+    with pytest.raises(ValueError, match="exceeds"):
+        _model(tiny_backbone, "llama", freeze_layers=5)
+
+
+def test_lora_trains_and_saves_the_head(tiny_backbone, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    model, encoder, card = _model(tiny_backbone, "llama", lora_r=4)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any("lora_" in n for n in trainable)
+    assert any("score" in n for n in trainable)
+    assert not any("embed_tokens" in n for n in trainable)
+    scorer = Scorer(model, encoder, card)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+    before = scorer.score([PROMPT] * 3, RESPONSES)
+    save_reward_model(model, encoder, card, tmp_path)
+    hf = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert not any("lora" in k for k in hf.state_dict())
+    after = Scorer.from_pretrained(tmp_path).score([PROMPT] * 3, RESPONSES)
+    assert after == pytest.approx(before, abs=1e-4)

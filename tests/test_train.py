@@ -1,0 +1,136 @@
+"""The training loop's invariants: it learns, accumulation is exact, resume is exact, outputs are complete."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rewardlab.config import TrainConfig
+from rewardlab.train import latest_checkpoint, split_by_prompt, train
+
+
+def _pairs_file(path, n=24):
+    """Pairs where the chosen response is polite and on topic, the rejected one rude: easy to learn."""
+    rows = []
+    topics = ["bread", "cake", "python", "code", "book", "recipe"]
+    for i in range(n):
+        t = topics[i % len(topics)]
+        rows.append(
+            {
+                "prompt": f"Human: help me with {t} number {i}?\n\nAssistant:",
+                "chosen": f" Thanks for the question, here is good help with {t}.",
+                "rejected": " No.",
+                "subset": "odd" if i % 2 else "even",
+            }
+        )
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return str(path)
+
+
+def _cfg(tiny_backbone, tmp_path, kind="llama", **kw):
+    base = dict(
+        backbone=tiny_backbone(kind),
+        data=_pairs_file(tmp_path / "train.jsonl"),
+        output_dir=str(tmp_path / "out"),
+        max_length=64,
+        batch_size=4,
+        lr=2e-3,
+        warmup_ratio=0.0,
+        mixed_precision="no",
+        eval_fraction=0.0,
+        length_grouped=False,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+@pytest.mark.parametrize("kind", ["bert", "llama"])
+def test_training_lowers_the_loss_and_updates_every_parameter(tiny_backbone, tmp_path, kind):
+    from transformers import AutoModelForSequenceClassification
+
+    cfg = _cfg(tiny_backbone, tmp_path, kind, epochs=4)
+    result = train(cfg)
+    out = tmp_path / "out"
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [m["loss"] for m in metrics if "loss" in m]
+    assert len(losses) == result.steps == 24
+    assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4 - 0.1
+    initial = AutoModelForSequenceClassification.from_pretrained(cfg.backbone, num_labels=1).state_dict()
+    trained = _weights(out)
+    unchanged = [
+        k
+        for k, v in trained.items()
+        if k in initial and v.shape == initial[k].shape and torch.equal(v, initial[k])
+    ]
+    # position_ids-style buffers and the unused pooler/embedding rows of tokens never seen may stay put
+    assert not [k for k in unchanged if "weight" in k and "embed" not in k and "pooler" not in k], unchanged
+    card = json.loads((out / "rewardlab.json").read_text())
+    assert len(card["data_hash"]) == 64 and card["max_length"] == 64
+
+
+def test_gradient_accumulation_matches_the_larger_batch(tiny_backbone, tmp_path):
+    a = _cfg(tiny_backbone, tmp_path, batch_size=4, grad_accum=1, output_dir=str(tmp_path / "a"), epochs=1)
+    b = _cfg(tiny_backbone, tmp_path, batch_size=1, grad_accum=4, output_dir=str(tmp_path / "b"), epochs=1)
+    ra, rb = train(a), train(b)
+    assert ra.steps == rb.steps == 6
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=1e-5), k
+
+
+def test_resumed_run_equals_uninterrupted_run(tiny_backbone, tmp_path):
+    full = _cfg(tiny_backbone, tmp_path, epochs=2, save_every=2, output_dir=str(tmp_path / "full"))
+    train(full)
+    ckpts = sorted((tmp_path / "full" / "checkpoints").glob("step-*"))
+    assert [c.name for c in ckpts] == ["step-00000010", "step-00000012"]
+    # copy the step-10 checkpoint to a fresh run folder and finish from there
+    import shutil
+
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(ckpts[0], resumed_dir / "checkpoints" / ckpts[0].name)
+    resumed = _cfg(
+        tiny_backbone, tmp_path, epochs=2, save_every=2, output_dir=str(resumed_dir), resume="latest"
+    )
+    result = train(resumed)
+    assert result.steps == 12
+    w_full, w_res = _weights(tmp_path / "full"), _weights(resumed_dir)
+    for k in w_full:
+        assert torch.equal(w_full[k], w_res[k]), k
+
+
+def test_partial_checkpoints_are_skipped(tmp_path):
+    root = tmp_path / "checkpoints"
+    (root / "step-00000004").mkdir(parents=True)
+    (root / "step-00000004" / "trainer_state.json").write_text("{}")
+    (root / "step-00000004" / "scheduler.pt").write_text("")
+    (root / "step-00000006").mkdir()  # crashed mid-write: no state file
+    assert latest_checkpoint(tmp_path).name == "step-00000004"
+
+
+def test_model_selection_and_test_reporting(tiny_backbone, tmp_path):
+    test_file = _pairs_file(tmp_path / "test.jsonl", n=12)
+    cfg = _cfg(tiny_backbone, tmp_path, epochs=3, eval_fraction=0.25, test_data=test_file, eval_every=3)
+    result = train(cfg)
+    assert result.eval is not None and result.test is not None
+    assert result.test.pairs == 12
+    assert set(result.test.per_subset) == {"odd", "even"}
+    assert result.best_step % 3 == 0 and result.best_step > 0
+    saved = json.loads((tmp_path / "out" / "rewardlab.json").read_text())
+    assert saved["train_metrics"]["step"] == result.best_step
+    assert saved["reward_std"] > 0
+
+
+def test_split_by_prompt_keeps_a_prompt_on_one_side():
+    from rewardlab.data.types import PreferenceGroup
+
+    groups = [PreferenceGroup(f"prompt {i % 10}", ["a", "b"], [(0, 1)]) for i in range(100)]
+    train_g, held = split_by_prompt(groups, 0.3, seed=1)
+    assert len(train_g) + len(held) == 100 and held
+    assert not {g.prompt for g in train_g} & {g.prompt for g in held}
