@@ -111,6 +111,24 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+# Modules that add their own verbs: each defines `register(subparsers)`. A module whose optional
+# dependencies (an extra such as [serve] or [annotate]) are missing is skipped, its verb absent.
+VERB_MODULES = [
+    "rewardlab.annotate.cli",
+]
+
+
+def _register_verbs(sub: Any, module: str) -> None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        logging.getLogger(__name__).debug("verbs of %s unavailable: %s", module, e)
+        return
+    mod.register(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rewardlab import __version__
     from rewardlab.config import TrainConfig, add_dataclass_arguments
@@ -142,12 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_flags(p, common)
     p.set_defaults(func=cmd_score)
 
-    try:
-        from rewardlab.annotate.cli import register as register_annotate
-    except ImportError:  # the [annotate] extra is not installed
-        register_annotate = None
-    if register_annotate is not None:
-        register_annotate(sub)
+    for module in VERB_MODULES:
+        _register_verbs(sub, module)
     return parser
 
 
