@@ -60,6 +60,7 @@ class _Layout:
     middle: list[int]
     suffix: list[int]
     types: tuple[int, int, int, int] | None  # token type of prefix, prompt+middle, response, suffix
+    single: _Layout | None = None  # encoders: the one-segment layout used when the prompt is empty
 
 
 class TextEncoder:
@@ -86,8 +87,7 @@ class TextEncoder:
 
     @property
     def num_special(self) -> int:
-        lay = self.layout
-        return len(lay.prefix) + len(lay.middle) + len(lay.suffix)
+        return _num_special(self.layout)
 
     def _detect_layout(self) -> _Layout:
         """Find where the tokenizer puts its special tokens by encoding two known words."""
@@ -102,6 +102,12 @@ class TextEncoder:
             lay = _Layout(ids[:i], ids[i + len(a) : j], ids[j + len(b) :], None)
             if types is not None:
                 lay.types = (types[0], types[i], types[j], types[-1])
+            one = tok("hello")
+            k = _find(one["input_ids"], a, 0)
+            one_types = one.get("token_type_ids")
+            lay.single = _Layout(one["input_ids"][:k], [], one["input_ids"][k + len(a) :], None)
+            if one_types is not None:
+                lay.single.types = (one_types[0], one_types[k], one_types[k], one_types[-1])
             return lay
         ids = tok("hello")["input_ids"]
         i = _find(ids, a, 0)
@@ -135,7 +141,8 @@ class TextEncoder:
         tok = self.tokenizer
         p = tok(prompt_text, add_special_tokens=False)["input_ids"] if prompt_text else []
         r = tok(response_text, add_special_tokens=False)["input_ids"]
-        budget = self.max_length - self.num_special
+        lay = self.layout if p or self.layout.single is None else self.layout.single
+        budget = self.max_length - _num_special(lay)
         truncated = len(p) + len(r) > budget
         if truncated:
             if self.truncation == "left":
@@ -144,7 +151,6 @@ class TextEncoder:
             else:
                 p = p[:budget]
                 r = r[: budget - len(p)]
-        lay = self.layout
         ids = lay.prefix + p + lay.middle + r + lay.suffix
         start = len(lay.prefix) + len(p) + len(lay.middle)
         types = None
@@ -155,8 +161,15 @@ class TextEncoder:
         return Encoded(ids, types, start, start + len(r), truncated)
 
     def encode_text(self, text: str) -> Encoded:
-        """A whole text with no prompt (a transcript, or a response scored on its own)."""
+        """A whole text with no prompt (a transcript, or a response scored on its own).
+
+        Encoders lay it out as one segment, ``[CLS] text [SEP]``, as ``tokenizer(text)`` does.
+        """
         return self.encode("", text)
+
+
+def _num_special(lay: _Layout) -> int:
+    return len(lay.prefix) + len(lay.middle) + len(lay.suffix)
 
 
 def _find(seq: list[int], sub: list[int], start: int) -> int:

@@ -107,3 +107,11 @@ def test_token_budget_batches_respect_the_budget():
     batches = token_budget_batches(lengths, max_tokens=200)
     assert sorted(i for b in batches for i in b) == list(range(6))
     assert all(len(b) * max(lengths[i] for i in b) <= 200 for b in batches)
+
+
+def test_bert_text_without_prompt_is_one_segment(tiny_backbone):
+    enc = _encoder(tiny_backbone, "bert")
+    e = enc.encode_text("the answer is good")
+    ref = enc.tokenizer("the answer is good")
+    assert e.input_ids == ref["input_ids"] and e.token_type_ids == ref["token_type_ids"]
+    assert (e.response_start, e.response_end) == (1, len(ref["input_ids"]) - 1)
