@@ -115,6 +115,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 # dependencies (an extra such as [serve] or [annotate]) are missing is skipped, its verb absent.
 VERB_MODULES = [
     "rewardlab.annotate.cli",
+    "rewardlab.serve_cli",
+    "rewardlab.diagnose_cli",
+    "rewardlab.bon_cli",
+    "rewardlab.prm_cli",
 ]
 
 
