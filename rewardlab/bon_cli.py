@@ -118,7 +118,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_bon)
 
     p = sub.add_parser("overopt", help="Gold vs proxy best-of-n curves, Gao et al. fits, plot + JSON.")
-    p.add_argument("pools", nargs="+", help="`rewardlab bon` outputs with gold scores: PATH or NAME=PATH.")
+    p.add_argument("pools", nargs="+",
+                   help="`rewardlab bon` outputs with gold scores: PATH, NAME=PATH, or NAME=PATH@PROXY.")
     p.add_argument("--proxy", action="append", default=None,
                    help="Proxy that picks (repeatable): scores, member:K, mean, min, uwo. Default: scores.")
     p.add_argument("--lam", type=float, default=1.0, help="λ of the uwo rule (mean - λ·variance).")

@@ -323,7 +323,8 @@ class OveroptConfig:
     """Everything `rewardlab overopt` needs."""
 
     pools: list[str]
-    """`rewardlab bon` outputs with gold scores, each 'PATH' or 'NAME=PATH'."""
+    """`rewardlab bon` outputs with gold scores: 'PATH', 'NAME=PATH', or 'NAME=PATH@PROXY' to use that one
+    proxy for this file instead of `proxies` (e.g. 'single=ens.jsonl@member:0')."""
     proxies: list[str] = field(default_factory=lambda: ["scores"])
     """Which proxy picks the best: 'scores', 'member:K', 'mean', 'min', 'uwo' (see `proxy_scores`)."""
     lam: float = 1.0
@@ -338,11 +339,13 @@ def run_overopt(cfg: OveroptConfig) -> list[Curve]:
     """One curve per (pool, proxy); writes overopt.json and overopt.png to cfg.out_dir."""
     curves = []
     for spec in cfg.pools:
-        name, _, path = spec.rpartition("=")
+        name, _, path = spec.partition("=") if "=" in spec else ("", "", spec)
+        path, _, own = path.partition("@")
         rows = load_pool(path)
         name = name or Path(path).stem
-        for proxy in cfg.proxies:
-            label = name if len(cfg.proxies) == 1 else f"{name} {proxy}"
+        proxies = [own] if own else cfg.proxies
+        for proxy in proxies:
+            label = name if len(proxies) == 1 else f"{name} {proxy}"
             scores = [proxy_scores(r, proxy, cfg.lam) for r in rows]
             curves.append(study(label, scores, [r["gold"] for r in rows], cfg.max_n, cfg.forms, cfg.n_boot))
     out = Path(cfg.out_dir)

@@ -166,3 +166,9 @@ def test_overopt_cli_writes_plot_and_fits(tmp_path):
     assert curve["name"] == "demo" and curve["n"][-1] == 16
     assert set(curve["fits"]) == {"bon", "rl"}
     assert (out / "overopt.png").read_bytes()[:4] == b"\x89PNG"
+    # NAME=PATH@PROXY: one proxy for one file
+    args = ["overopt", f"a={pool}@scores", str(pool), "--out-dir", str(out), "--bootstrap", "10"]
+    args += ["--max-n", "8"]
+    assert main(args) == 0
+    names = [c["name"] for c in json.loads((out / "overopt.json").read_text())["curves"]]
+    assert names == ["a", "pool"]
