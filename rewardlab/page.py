@@ -1,0 +1,109 @@
+"""A tiny page model for reports: headings, paragraphs, tables, figures and red flags, built once and
+rendered to markdown (figures as image links) and to one self-contained HTML page (figures embedded as
+base64 PNG, CSS inline, nothing fetched), so the two renderings cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+class Bad(str):
+    """A table cell or line shown in red (a finding that needs attention)."""
+
+
+@dataclass
+class Doc:
+    blocks: list[tuple] = field(default_factory=list)
+
+    def h(self, level: int, text: str) -> None:
+        self.blocks.append(("h", level, text))
+
+    def p(self, text: str) -> None:
+        self.blocks.append(("p", text))
+
+    def flag(self, text: str) -> None:
+        self.blocks.append(("flag", text))
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        self.blocks.append(("table", list(headers), [list(r) for r in rows]))
+
+    def figure(self, name: str, png: bytes, alt: str) -> None:
+        self.blocks.append(("img", name, png, alt))
+
+
+def _md_cell(x: str) -> str:
+    text = x.replace("|", "\\|").replace("\n", " ")
+    return f"**⚠ {text}**" if isinstance(x, Bad) else text
+
+
+def to_markdown(doc: Doc, image_dir: str = "img") -> str:
+    out = []
+    for block in doc.blocks:
+        kind = block[0]
+        if kind == "h":
+            out.append("#" * block[1] + " " + block[2])
+        elif kind == "p":
+            out.append(block[1])
+        elif kind == "flag":
+            out.append(f"> **⚠ {block[1]}**")
+        elif kind == "table":
+            headers, rows = block[1], block[2]
+            out.append("| " + " | ".join(_md_cell(h) for h in headers) + " |")
+            out.append("|" + "---|" * len(headers))
+            out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
+        elif kind == "img":
+            out.append(f"![{block[3]}]({image_dir}/{block[1]}.png)")
+    return "\n\n".join(out).replace("|\n\n|", "|\n|") + "\n"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+th{background:#f3f3f3} td.bad{color:#b00000;font-weight:bold;background:#fde8e8}
+.flag{border-left:5px solid #d62728;background:#fde8e8;color:#8b0000;padding:.5em .8em;margin:.5em 0}
+img{max-width:100%;border:1px solid #eee} code{background:#f3f3f3;padding:0 .2em}
+h2{border-bottom:2px solid #eee;padding-bottom:.2em;margin-top:1.6em}
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn `code` spans into <code>."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def to_html(doc: Doc, title: str = "Reward-model diagnosis") -> str:
+    body = []
+    for block in doc.blocks:
+        kind = block[0]
+        if kind == "h":
+            body.append(f"<h{block[1]}>{_inline(block[2])}</h{block[1]}>")
+        elif kind == "p":
+            body.append(f"<p>{_inline(block[1])}</p>")
+        elif kind == "flag":
+            body.append(f'<div class="flag">⚠ {_inline(block[1])}</div>')
+        elif kind == "table":
+            head = "".join(f"<th>{_inline(h)}</th>" for h in block[1])
+            rows = "".join(
+                "<tr>"
+                + "".join(
+                    f'<td class="bad">{_inline(c)}</td>' if isinstance(c, Bad) else f"<td>{_inline(c)}</td>"
+                    for c in r
+                )
+                + "</tr>"
+                for r in block[2]
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif kind == "img":
+            data = base64.b64encode(block[2]).decode("ascii")
+            body.append(f'<p><img alt="{html.escape(block[3])}" src="data:image/png;base64,{data}"></p>')
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
