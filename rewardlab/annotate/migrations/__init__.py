@@ -1,0 +1,1 @@
+"""Alembic migrations for the annotation database (run by `rewardlab.annotate.db.upgrade`)."""
