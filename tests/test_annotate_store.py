@@ -67,7 +67,7 @@ def tasks(n: int, k: int = 3) -> list[TaskInput]:
 
 def test_schema_is_migrated_and_matches_models(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
+    from alembic.runtime.migration import MigrationContext
 
     from rewardlab.annotate.models import Base
 

@@ -125,9 +125,10 @@ class Store:
     def add_user(self, name: str, password: str, admin: bool = False) -> UserInfo:
         if not USER_NAME.match(name):
             raise ValueError(f"user name {name!r}: use 1-64 letters, digits, '_', '.', '@' or '-'")
+        hashed = hash_password(password)  # before taking the write lock: scrypt is slow on purpose
         try:
             with self._session(write=True) as s:
-                user = User(name=name, password_hash=hash_password(password), is_admin=admin)
+                user = User(name=name, password_hash=hashed, is_admin=admin)
                 s.add(user)
                 s.flush()
                 return self._info(user)
