@@ -1,0 +1,238 @@
+"""Training throughput, memory and held-out accuracy: rewardlab against TRL's RewardTrainer.
+
+    .venv/bin/pip install -e '.[bench]'                       # TRL, only for this script
+    .venv/bin/python benchmarks/train_vs_trl.py               # 1,600 HH train pairs, MiniLM, 256 tokens
+    .venv/bin/python benchmarks/train_vs_trl.py --quick       # 160 pairs, about a minute per config
+    .venv/bin/python benchmarks/train_vs_trl.py --backbone smollm2 --pairs 200
+
+Every configuration runs in its own child process, one after the other (so peak RSS is its own):
+TRL fp32, TRL's defaults (bf16 + gradient checkpointing), TRL bf16 without checkpointing, and
+rewardlab (its defaults: length-grouped batches, left truncation, precision chosen for the device).
+Same backbone, data, max length (256), batch (8 pairs), learning rate (1e-4) and epochs (1).
+TRL gets the pairs pre-tokenised and cut to 256 tokens (its `max_length` drops over-long pairs and
+its text path fails on a tokenizer without EOS); its accuracy is measured on the test pairs
+tokenised the same way. Falls back to the demo task when ../shared/data is absent. The last line
+is JSON with pairs/s, wall time, peak RSS and accuracy per configuration, and `ratio` = rewardlab's
+pairs/s over TRL's fastest configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/hh-rlhf-harmless"
+TRL_CONFIGS = {
+    "trl_fp32": {"bf16": False, "gradient_checkpointing": False},
+    "trl_defaults_bf16_ckpt": {"bf16": True, "gradient_checkpointing": True},
+    "trl_bf16": {"bf16": True, "gradient_checkpointing": False},
+}
+
+
+def write_subset(n_pairs: int, n_test: int, workdir: Path) -> tuple[str, str, str]:
+    """Train/test JSONL files for both tools (HH transcripts, or the demo task as pairs)."""
+    if (SHARED / "train.jsonl").exists():
+        train_rows = (SHARED / "train.jsonl").read_text().splitlines()[:n_pairs]
+        test_rows = (SHARED / "test.jsonl").read_text().splitlines()[:n_test]
+        source = str(SHARED)
+    else:
+        from rewardlab.data.demo import demo_splits
+
+        def rows(groups):
+            return [
+                json.dumps(
+                    {"chosen": g.prompt + " " + g.responses[w], "rejected": g.prompt + " " + g.responses[lo]}
+                )
+                for g in groups
+                for w, lo in g.pairs
+            ]
+
+        splits = demo_splits()
+        train_rows, test_rows = rows(splits["train"])[:n_pairs], rows(splits["test"])[:n_test]
+        source = "built-in demo task"
+    (workdir / "train.jsonl").write_text("\n".join(train_rows) + "\n")
+    (workdir / "test.jsonl").write_text("\n".join(test_rows) + "\n")
+    return str(workdir / "train.jsonl"), str(workdir / "test.jsonl"), source
+
+
+def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    from rewardlab.modeling import resolve_backbone
+
+    path, gguf = resolve_backbone(args.backbone)
+    kw = {"gguf_file": gguf} if gguf else {}
+    tok = AutoTokenizer.from_pretrained(path, **kw)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kw)
+    model.config.pad_token_id = tok.pad_token_id
+
+    def tokenized(file: str) -> Dataset:
+        rows = [json.loads(line) for line in Path(file).read_text().splitlines()]
+        ids = {
+            key: [tok(r[key], truncation=True, max_length=args.max_length)["input_ids"] for r in rows]
+            for key in ("chosen", "rejected")
+        }
+        return Dataset.from_dict({"chosen_ids": ids["chosen"], "rejected_ids": ids["rejected"]})
+
+    train_ds, test_ds = tokenized(train_file), tokenized(test_file)
+    cfg = RewardConfig(
+        output_dir=tempfile.mkdtemp(prefix="trl-"),
+        num_train_epochs=1,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.lr,
+        max_length=args.max_length,
+        seed=0,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=10**9,
+        disable_tqdm=True,
+        **TRL_CONFIGS[name],
+    )
+    trainer = RewardTrainer(model=model, args=cfg, train_dataset=train_ds, processing_class=tok)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    model = trainer.model.eval().float()
+    correct = 0.0
+    with torch.inference_mode():
+        for c, r in zip(test_ds["chosen_ids"], test_ds["rejected_ids"], strict=True):
+            rc = model(torch.tensor([c])).logits[0, 0].item()
+            rr = model(torch.tensor([r])).logits[0, 0].item()
+            correct += 1.0 if rc > rr else 0.5 if rc == rr else 0.0
+    return {
+        "seconds": seconds,
+        "pairs_per_s": len(train_ds) / seconds,
+        "test_accuracy": correct / len(test_ds),
+    }
+
+
+def run_rewardlab(args: argparse.Namespace, train_file: str, test_file: str) -> dict:
+    from rewardlab.config import TrainConfig
+    from rewardlab.train import train
+
+    cfg = TrainConfig(
+        data=train_file,
+        test_data=test_file,
+        eval_fraction=0.0,
+        backbone=args.backbone,
+        output_dir=tempfile.mkdtemp(prefix="rl-"),
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        epochs=1,
+    )
+    result = train(cfg)
+    return {
+        "seconds": result.train_pairs / result.pairs_per_s,
+        "pairs_per_s": result.pairs_per_s,
+        "test_accuracy": result.test.accuracy if result.test else None,
+    }
+
+
+def child(name: str, args: argparse.Namespace, train_file: str, test_file: str) -> None:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    out = (
+        run_rewardlab(args, train_file, test_file)
+        if name == "rewardlab"
+        else run_trl(name, args, train_file, test_file)
+    )
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(out))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="160 train and 100 test pairs.")
+    parser.add_argument("--pairs", type=int, default=1600, help="Training pairs (the shared file has 1,600).")
+    parser.add_argument("--backbone", default="minilm")
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--only", default=None, help="Comma-separated configurations to run.")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--files", nargs=2, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args, *args.files)
+        return
+
+    import torch
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    n_pairs, n_test = (160, 100) if args.quick else (args.pairs, 300)
+    train_file, test_file, source = write_subset(n_pairs, n_test, workdir)
+    names = args.only.split(",") if args.only else [*TRL_CONFIGS, "rewardlab"]
+    results = {}
+    for name in names:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            name,
+            "--files",
+            train_file,
+            test_file,
+            "--backbone",
+            args.backbone,
+            "--max-length",
+            str(args.max_length),
+            "--batch-size",
+            str(args.batch_size),
+            "--lr",
+            str(args.lr),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            results[name] = {"error": proc.stderr[-2000:]}
+            print(f"{name}: failed\n{proc.stderr[-2000:]}")
+            continue
+        results[name] = json.loads(line[len("RESULT ") :])
+        r = results[name]
+        print(
+            f"{name:>24}: {r['pairs_per_s']:6.2f} pairs/s  {r['seconds']:7.1f} s  "
+            f"peak RSS {r['peak_rss_mb']:6.0f} MB  test accuracy {r['test_accuracy']:.3f}"
+        )
+    trl_speeds = [v["pairs_per_s"] for k, v in results.items() if k.startswith("trl") and "pairs_per_s" in v]
+    ratio = results.get("rewardlab", {}).get("pairs_per_s", 0) / max(trl_speeds) if trl_speeds else None
+    print(
+        json.dumps(
+            {
+                "benchmark": "train_vs_trl",
+                "source": source,
+                "backbone": args.backbone,
+                "train_pairs": n_pairs,
+                "test_pairs": n_test,
+                "results": results,
+                "ratio": ratio,
+                "machine": {
+                    "cores": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads(),
+                    "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
