@@ -37,7 +37,18 @@ class TrainConfig:
         "Final test preferences, scored once at the end with the selected model (never used to select).", None
     )
     format: str | None = doc(
-        "Data format override: pairs, transcript, conversational, ranking, ratings. Empty: detect.", None
+        "Data format override: pairs, transcript, conversational, ranking, ratings; for --objective "
+        "steps/outcome: stepwise, prm800k, math_shepherd (docs/prm.md). Empty: detect.",
+        None,
+    )
+    objective: str = doc(
+        "pairs: Bradley-Terry on preferences. steps: a process reward model, per-step BCE read at the step "
+        "marker. outcome: an outcome reward model, BCE of the solution reward on its outcome label.",
+        "pairs",
+    )
+    prm800k_neutral: str = doc(
+        "PRM800K's neutral (0) rating becomes: positive (Lightman et al.), negative, or drop (no label).",
+        "positive",
     )
     eval_fraction: float = doc("Fraction of --data prompts held out for model selection.", 0.1)
     output_dir: str = doc(

@@ -20,6 +20,7 @@ import importlib.util
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,12 @@ class ModelCard:
     reward_stats_from: str = ""
     """Which data the mean/std were computed on (rewards are shift-invariant; the server may normalise)."""
     data_hash: str = ""
+    objective: str = "pairs"
+    """What trained the head: pairs (Bradley-Terry), steps (a process reward model), outcome (pointwise)."""
+    step_marker: str = ""
+    """PRMs only: the special token that ends each step; the step's score is the head's logit there."""
+    step_scores: str = ""
+    """PRMs only: how to read step scores with plain transformers (rewardlab: Scorer.score_steps)."""
     train_metrics: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
 
@@ -158,13 +165,21 @@ class RewardModel(nn.Module):
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         response_mask: torch.Tensor | None = None,
+        per_token: bool = False,
     ) -> torch.Tensor:
-        """Rewards of shape (batch,), independent of padding side and of the other rows in the batch."""
+        """Rewards of shape (batch,), independent of padding side and of the other rows in the batch.
+
+        With ``per_token`` the head is applied at every token instead: (batch, seq) logits, read at the
+        step markers by process reward models (rewardlab.prm). Encoders apply their pooler's dense+tanh
+        first, so position 0 gives the ``cls`` reward; decoders' last real token gives the ``last`` one.
+        """
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         # Positions count real tokens only, so left padding does not shift absolute position embeddings.
         kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        if per_token:
+            return self._token_logits(kwargs)
         if self.pooling != "mean":
             return self.hf_model(**kwargs).logits[:, 0]
         if response_mask is None:
@@ -173,6 +188,15 @@ class RewardModel(nn.Module):
         weights = response_mask.to(hidden.dtype).unsqueeze(-1)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
         return score_head(self.hf_model)(pooled)[:, 0]
+
+    def _token_logits(self, kwargs: dict[str, Any]) -> torch.Tensor:
+        hf = self.hf_model
+        base = getattr(hf, hf.base_model_prefix)
+        hidden = base(**kwargs).last_hidden_state
+        pooler = getattr(base, "pooler", None)
+        if self.is_encoder and pooler is not None and hasattr(pooler, "dense"):
+            hidden = pooler.activation(pooler.dense(hidden))
+        return score_head(hf)(hidden)[..., 0]
 
 
 def score_head(hf_model: nn.Module) -> nn.Module:
@@ -194,8 +218,13 @@ def build_reward_model(
     freeze_layers: int = 0,
     lora_r: int = 0,
     gradient_checkpointing: bool = False,
+    extra_tokens: Sequence[str] = (),
 ) -> tuple[RewardModel, TextEncoder, ModelCard]:
-    """Load a backbone (hub name, folder, .gguf, or packaged short name) with a fresh scalar head."""
+    """Load a backbone (hub name, folder, .gguf, or packaged short name) with a fresh scalar head.
+
+    `extra_tokens` are added to the tokenizer as special tokens (e.g. a PRM's step marker) and get
+    fresh embedding rows before any layer is frozen or wrapped by LoRA.
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if pooling not in POOLINGS:
@@ -205,6 +234,8 @@ def build_reward_model(
     tokenizer = AutoTokenizer.from_pretrained(path, **kw)
     hf_model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kw)
     hf_model.config.id2label, hf_model.config.label2id = {0: "reward"}, {"reward": 0}
+    if extra_tokens:
+        tokenizer.add_special_tokens({"additional_special_tokens": list(extra_tokens)})
     ensure_pad_token(tokenizer, hf_model)
     tokenizer.padding_side = "right"
     encoder_model = is_encoder_config(hf_model.config)

@@ -9,6 +9,7 @@ order.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,55 @@ class Scorer:
     def score_encoded(
         self, encoded: Sequence[Encoded], on_progress: Callable[[int], Any] | None = None
     ) -> list[float]:
+        return self._run(encoded, on_progress, per_token=False)
+
+    def score_steps(
+        self,
+        prompts: Sequence[str],
+        step_lists: Sequence[Sequence[str]],
+        on_progress: Callable[[int], Any] | None = None,
+    ) -> list[list[float]]:
+        """P(step correct) for every step of every solution (sigmoid of the head's logit).
+
+        A process reward model (its card names a step marker) reads all steps of a solution in one pass
+        at the markers (rewardlab.prm); a step whose marker truncation cut scores NaN. Any other reward
+        model scores each prefix ``steps[:i+1]`` as a whole solution, one pass per step.
+        """
+        from rewardlab.prm import encode_steps, join_plain
+
+        if len(prompts) != len(step_lists):
+            raise ValueError(f"got {len(prompts)} prompts but {len(step_lists)} step lists")
+        marker = self.card.step_marker if self.card else ""
+        if not marker:
+            flat = [
+                (p, join_plain(steps[: i + 1]))
+                for p, steps in zip(prompts, step_lists, strict=True)
+                for i in range(len(steps))
+            ]
+            rewards = self.score([p for p, _ in flat], [r for _, r in flat], on_progress)
+            out, i = [], 0
+            for steps in step_lists:
+                out.append([_sigmoid(r) for r in rewards[i : i + len(steps)]])
+                i += len(steps)
+            return out
+        items = [
+            encode_steps(self.encoder, p, s, marker=marker) for p, s in zip(prompts, step_lists, strict=True)
+        ]
+        logits = self._run([it.encoded for it in items], on_progress, per_token=True)
+        out = []
+        for it, row in zip(items, logits, strict=True):
+            probs = [float("nan")] * it.num_steps
+            for step, pos in zip(it.steps, it.positions, strict=True):
+                probs[step] = _sigmoid(row[pos])
+            out.append(probs)
+        return out
+
+    def _run(
+        self, encoded: Sequence[Encoded], on_progress: Callable[[int], Any] | None, per_token: bool
+    ) -> list[Any]:
+        """Batched forward passes in input order: one reward per text, or (per_token) one logit per token."""
         lengths = [len(e.input_ids) for e in encoded]
-        out = [0.0] * len(encoded)
+        out: list[Any] = [0.0] * len(encoded)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -115,7 +163,7 @@ class Scorer:
                 for idx in token_budget_batches(lengths, self.max_batch_tokens):
                     batch = collate([encoded[i] for i in idx], self.pad_id)
                     batch = {k: v.to(self.device) for k, v in batch.items()}
-                    rewards = self.model(**batch).float().tolist()
+                    rewards = self.model(**batch, per_token=per_token).float().tolist()
                     for i, r in zip(idx, rewards, strict=True):
                         out[i] = r
                     if on_progress:
@@ -128,3 +176,7 @@ class Scorer:
         if not self.bf16:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))

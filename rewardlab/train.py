@@ -1,6 +1,8 @@
 """The training loop: plain PyTorch driven through accelerate, readable top to bottom.
 
 `rewardlab train` → `train(cfg)` → `run_epoch` → `compute_loss` → `losses.grouped_bt` (Bradley-Terry).
+Process and outcome reward models (``--objective steps/outcome``, rewardlab.prm) run through the same
+loop: only the data, the collate step, the forward's read-out and `compute_loss` dispatch on it.
 The same code runs on one CPU or many GPUs (``accelerate launch -m rewardlab train``): each process
 takes every world_size-th batch, only the main process writes.
 
@@ -29,6 +31,7 @@ from rewardlab.data.batching import EncodedGroup, collate_groups, encode_groups
 from rewardlab.data.types import PreferenceGroup
 from rewardlab.evaluate import EvalResult, evaluate_rewards
 from rewardlab.losses import centering, grouped_bt, pairwise_accuracy, plackett_luce
+from rewardlab.prm import collate_steps, encode_step_examples, evaluate_steps, outcome_bce, step_bce
 from rewardlab.progress import Reporter
 
 STATE_FILE = "trainer_state.json"
@@ -66,6 +69,21 @@ def load_datasets(cfg: TrainConfig) -> Datasets:
     """Training, model-selection and test groups, with the loading summary and leakage warnings."""
     from rewardlab.data import find_leakage, load_preferences
 
+    if cfg.objective not in ("pairs", "steps", "outcome"):
+        raise ValueError(f"--objective must be pairs, steps or outcome, got {cfg.objective!r}")
+    load: Any = load_preferences
+    if cfg.objective != "pairs":
+        from rewardlab.data.steps import load_steps
+
+        if cfg.data is None:
+            raise ValueError(
+                f"--objective {cfg.objective} needs --data with step-labelled solutions (docs/prm.md); "
+                "build some from GSM8K with `rewardlab prm build-gsm8k`"
+            )
+
+        def load(path: str, fmt: str | None) -> tuple[list, Any]:
+            return load_steps(path, fmt, cfg.prm800k_neutral)
+
     if cfg.data is None:
         from rewardlab.data import demo
 
@@ -75,17 +93,17 @@ def load_datasets(cfg: TrainConfig) -> Datasets:
         ds.noise_ceiling = {k: demo.noise_ceiling(v) for k, v in (("eval", ds.eval), ("test", ds.test))}
         return ds
     lines: list[str] = []
-    train, summary = load_preferences(cfg.data, cfg.format)
+    train, summary = load(cfg.data, cfg.format)
     lines += summary.lines()
     if cfg.eval_data:
-        eval_groups, s = load_preferences(cfg.eval_data, cfg.format)
+        eval_groups, s = load(cfg.eval_data, cfg.format)
         lines += s.lines()
     else:
         train, eval_groups = split_by_prompt(train, cfg.eval_fraction, cfg.seed)
         lines.append(f"held out {len(eval_groups)} prompts of --data for model selection")
     test: list[PreferenceGroup] = []
     if cfg.test_data:
-        test, s = load_preferences(cfg.test_data, cfg.format)
+        test, s = load(cfg.test_data, cfg.format)
         lines += s.lines()
     for name, other in (("eval", eval_groups), ("test", test)):
         leaked = find_leakage(train, other) if other else []
@@ -126,7 +144,14 @@ def build_batch_order(
 def compute_loss(
     rewards: torch.Tensor, batch: dict[str, torch.Tensor], cfg: TrainConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The reward-model objective for one micro-batch, and its pairwise accuracy."""
+    """The reward-model objective for one micro-batch, and its accuracy (pairwise, per step or per solution).
+
+    For ``steps`` the rewards are per-token logits (batch, seq), read at the step markers.
+    """
+    if cfg.objective == "steps":
+        return step_bce(rewards, batch)
+    if cfg.objective == "outcome":
+        return outcome_bce(rewards, batch)
     pairs = batch["pairs"]
     margins = batch["margins"] if cfg.use_margins else None
     r_w, r_l = rewards[pairs[:, 0]], rewards[pairs[:, 1]]
@@ -137,6 +162,52 @@ def compute_loss(
     if cfg.centering:
         loss = loss + centering(r_w, r_l, cfg.centering)
     return loss, pairwise_accuracy(r_w.detach(), r_l.detach())
+
+
+ITEM_KEY = {"pairs": "pairs", "steps": "step_labels", "outcome": "outcomes"}
+"""The batch entry counted as 'pairs' in logs and pairs_per_s: pairs, labelled steps, or solutions."""
+
+STEP_SCORES_HOWTO = (
+    "sigmoid of the head applied to the last hidden state at each step-marker token (encoders: the "
+    "pooler's dense+tanh, then the classifier), for the response '\\n'.join(step + step_marker); "
+    "rewardlab: Scorer.score_steps"
+)
+
+
+def _encode(items: list, encoder: Any, cfg: TrainConfig, on_progress: Any) -> tuple[list, Any]:
+    if cfg.objective == "pairs":
+        return encode_groups(items, encoder, on_progress)
+    return encode_step_examples(items, encoder, cfg.objective, on_progress)
+
+
+def _collate(items: list, pad_id: int, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    if cfg.objective != "pairs":
+        return collate_steps(items, pad_id)
+    batch = collate_groups(items, pad_id)
+    order_t = _rank_order(items) if cfg.loss == "plackett_luce" else None
+    if order_t is not None:
+        batch["rank_order"] = order_t
+    return batch
+
+
+def _count_items(encoded: list, cfg: TrainConfig) -> int:
+    if cfg.objective == "pairs":
+        return sum(len(g.pairs) for g in encoded)
+    if cfg.objective == "steps":
+        return sum(y is not None for e in encoded for y in e.labels)
+    return sum(e.outcome is not None for e in encoded)
+
+
+def _evaluate(scorer: Any, items: list, encoded: list, ceiling: float | None, cfg: TrainConfig) -> Any:
+    if cfg.objective == "pairs":
+        return _evaluate_encoded(scorer, items, encoded, ceiling)[0]
+    return evaluate_steps(scorer, items)
+
+
+def _eval_extras(result: Any, cfg: TrainConfig) -> dict[str, Any]:
+    if cfg.objective == "pairs":
+        return {"eval_margin": result.mean_margin}
+    return {f"eval_{k}": v for k, v in result.to_dict().items() if isinstance(v, float)}
 
 
 def _rank_order(groups: list[EncodedGroup]) -> torch.Tensor | None:
@@ -167,7 +238,9 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     from transformers import get_cosine_schedule_with_warmup
 
     from rewardlab.data.loading import data_hash
+    from rewardlab.data.steps import steps_hash
     from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.prm import STEP_MARKER
     from rewardlab.scoring import Scorer, pick_device
 
     reporter = reporter or Reporter()
@@ -191,12 +264,17 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         freeze_layers=cfg.freeze_layers,
         lora_r=cfg.lora_r,
         gradient_checkpointing=cfg.gradient_checkpointing,
+        extra_tokens=[STEP_MARKER] if cfg.objective == "steps" else (),
     )
-    card.data_hash = data_hash(data.train)
+    card.data_hash = data_hash(data.train) if cfg.objective == "pairs" else steps_hash(data.train)
+    card.objective = cfg.objective
+    if cfg.objective == "steps":
+        card.step_marker = STEP_MARKER
+        card.step_scores = STEP_SCORES_HOWTO
     reporter.start("tokenising", len(data.train) + len(data.eval) + len(data.test))
-    train_enc, trunc = encode_groups(data.train, encoder, reporter.advance)
-    eval_enc, _ = encode_groups(data.eval, encoder, reporter.advance)
-    test_enc, _ = encode_groups(data.test, encoder, reporter.advance)
+    train_enc, trunc = _encode(data.train, encoder, cfg, reporter.advance)
+    eval_enc, _ = _encode(data.eval, encoder, cfg, reporter.advance)
+    test_enc, _ = _encode(data.test, encoder, cfg, reporter.advance)
     reporter.finish()
     for line in trunc.lines(cfg.truncation, cfg.max_length):
         reporter.message(line)
@@ -241,8 +319,8 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         nonlocal best_eval
         if not eval_enc:
             return
-        result, rewards = _evaluate_encoded(scorer, data.eval, eval_enc, data.noise_ceiling.get("eval"))
-        log({"step": state["step"], "eval_accuracy": result.accuracy, "eval_margin": result.mean_margin})
+        result = _evaluate(scorer, data.eval, eval_enc, data.noise_ceiling.get("eval"), cfg)
+        log({"step": state["step"], "eval_accuracy": result.accuracy, **_eval_extras(result, cfg)})
         reporter.message(f"step {state['step']}: eval {result.line()}")
         if result.accuracy > state["best_accuracy"]:
             state["best_accuracy"], state["best_step"] = result.accuracy, state["step"]
@@ -250,6 +328,8 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
             card.reward_mean, card.reward_std = result.reward_mean, result.reward_std
             card.reward_stats_from = f"{cfg.eval_data or 'held-out part of ' + str(cfg.data or 'demo')}"
             card.train_metrics = {"eval_accuracy": result.accuracy, "step": state["step"]}
+            if cfg.objective != "pairs":
+                card.train_metrics.update(result.to_dict())
             if accelerator.is_main_process:
                 save_reward_model(unwrapped, encoder, card, out)
 
@@ -264,10 +344,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         for step_in_epoch in range(state["batch"], len(micro)):
             loss_sum, acc_sum, n_pairs = 0.0, 0.0, 0
             for j, idx in enumerate(micro[step_in_epoch]):
-                batch = collate_groups([train_enc[i] for i in idx], encoder.tokenizer.pad_token_id)
-                order_t = _rank_order([train_enc[i] for i in idx]) if cfg.loss == "plackett_luce" else None
-                if order_t is not None:
-                    batch["rank_order"] = order_t
+                batch = _collate([train_enc[i] for i in idx], encoder.tokenizer.pad_token_id, cfg)
                 batch = {k: v.to(accelerator.device) for k, v in batch.items()}
                 sync = j == len(micro[step_in_epoch]) - 1
                 with contextlib.nullcontext() if sync else accelerator.no_sync(model):
@@ -276,12 +353,14 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
                         batch["attention_mask"],
                         batch.get("token_type_ids"),
                         batch["response_mask"],
+                        per_token=cfg.objective == "steps",
                     ).float()
                     loss, acc = compute_loss(rewards, batch, cfg)
                     accelerator.backward(loss / len(micro[step_in_epoch]))
                 loss_sum += loss.item() / len(micro[step_in_epoch])
-                acc_sum += acc.item() * len(batch["pairs"])
-                n_pairs += len(batch["pairs"])
+                n_items = len(batch[ITEM_KEY[cfg.objective]])
+                acc_sum += acc.item() * n_items
+                n_pairs += n_items
             if cfg.max_grad_norm:
                 accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
@@ -327,14 +406,14 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
 
         best_model, best_encoder, best_card = load_reward_model(out, device=accelerator.device)
         best_scorer = Scorer(best_model, best_encoder, best_card, bf16=precision == "bf16")
-        test_result, _ = _evaluate_encoded(best_scorer, data.test, test_enc, data.noise_ceiling.get("test"))
+        test_result = _evaluate(best_scorer, data.test, test_enc, data.noise_ceiling.get("test"), cfg)
         log({"step": state["step"], "test_accuracy": test_result.accuracy})
     result = TrainResult(
         output_dir=str(out),
         steps=state["step"],
         epochs=cfg.epochs,
         wall_time_s=time.perf_counter() - t_start,
-        train_pairs=sum(len(g.pairs) for g in train_enc),
+        train_pairs=_count_items(train_enc, cfg),
         pairs_per_s=pairs_done / train_time if train_time else 0.0,
         best_step=state["best_step"],
         eval=best_eval,
