@@ -23,10 +23,12 @@ def _load(spec: str, fmt: str | None, limit: int) -> tuple[list, list[str], Any]
         from rewardlab.data import demo
 
         split = spec.partition(":")[2] or "test"
-        splits = demo.demo_splits()
-        if split not in splits:
-            raise ValueError(f"DATA '{spec}': the demo task has splits {', '.join(splits)} (e.g. demo:test)")
-        groups = splits[split]
+        prompts = demo.demo_split_prompts()
+        if split not in demo.SPLIT_KEYS:
+            raise ValueError(
+                f"DATA '{spec}': the demo task has splits {', '.join(demo.SPLIT_KEYS)} (e.g. demo:test)"
+            )
+        groups = demo.make_demo_groups(len(prompts[split]), prompts=prompts[split])  # = demo_splits()[split]
         lines = [f"built-in demo task, '{split}' split (docs/demo.md): {len(groups)} prompts, K = 4"]
         gold: Any = demo.gold_reward
     else:
