@@ -9,6 +9,7 @@ import base64
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 class Bad(str):
@@ -107,3 +108,51 @@ def to_html(doc: Doc, title: str = "Reward-model diagnosis") -> str:
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
+
+
+def find_chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def screenshot_html(
+    html_path: str | Path, png_path: str | Path, width: int = 1100, height: int = 2000, scale: float = 1.0
+) -> Path:
+    """Render a page in headless Chromium and save the top `width` x `height` pixels as PNG (shrunk by
+    `scale` and reduced to 256 colours when scale < 1, for docs). Proves the page renders; needs
+    Debian's `chromium` (apt-get install chromium)."""
+    import subprocess
+    import tempfile
+
+    browser = find_chromium()
+    if browser is None:
+        raise FileNotFoundError(
+            "no chromium on PATH: install it (apt-get install chromium) to take screenshots"
+        )
+    png_path = Path(png_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp, "shot.png")
+        cmd = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={tmp}/profile",
+            f"--window-size={width},{height}",
+            f"--screenshot={raw}",
+            Path(html_path).resolve().as_uri(),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if not raw.exists():
+            raise RuntimeError(f"chromium wrote no screenshot (exit {done.returncode}): {done.stderr[-500:]}")
+        if scale < 1.0:
+            from PIL import Image
+
+            with Image.open(raw) as im:
+                small = im.convert("RGB").resize((int(width * scale), int(height * scale)), Image.LANCZOS)
+                small.quantize(colors=256).save(png_path, optimize=True)
+        else:
+            png_path.write_bytes(raw.read_bytes())
+    return png_path

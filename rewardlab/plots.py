@@ -50,7 +50,7 @@ def reliability(diags: Sequence[Diagnosis]) -> bytes:
         ax.plot([0.5, 1], [0.5, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
         for i, d in enumerate(diags):
             bins = [b for b in getattr(d.calibration, attr) if b.count]
-            t = "" if attr == "bins" else f" (T={d.calibration.temperature:.2f})"
+            t = "" if attr == "bins" else f" (T={d.calibration.temperature:.3g})"
             ax.plot(
                 [b.confidence for b in bins],
                 [b.accuracy for b in bins],

@@ -290,3 +290,21 @@ def test_diagnose_verb_single_and_compare(tiny_model: str, tmp_path: Path):
     assert data["sign_agreement"] == 1.0 and len(data["disagreements"]) == 10
     assert "Where the models disagree" in (both / "report.md").read_text()
     assert main(["diagnose", tiny_model, "demo:nope", "-o", str(tmp_path / "x")]) == 2
+
+
+def test_report_page_renders_in_headless_chromium(tmp_path: Path):
+    from rewardlab.page import find_chromium, screenshot_html
+
+    if find_chromium() is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from PIL import Image
+
+    groups = demo.make_demo_groups(6, prompts=demo.demo_split_prompts()["eval"])
+    d = dg.diagnose(_LengthScorer(), groups, model="words", data="demo:eval", probe_prompts=3, n_boot=20)
+    files = write_report(d, tmp_path / "r")
+    shot = screenshot_html(files.html, tmp_path / "shot.png", width=800, height=1000, scale=0.5)
+    with Image.open(shot) as im:
+        assert im.size == (400, 500)
+        # the red findings box is drawn: some pixels are the flag's pink (#fde8e8, quantised)
+        colours = {c for _, c in im.convert("RGB").getcolors(1 << 16)}
+    assert any(r > 240 and 220 < g < 240 and 220 < b < 240 for r, g, b in colours)
