@@ -26,6 +26,12 @@ from rewardlab.data.steps import StepExample
 from rewardlab.encoding import Encoded, TextEncoder
 
 STEP_MARKER = "<|rewardlab_step|>"
+STEP_SCORES_HOWTO = (
+    "sigmoid of the head applied to the last hidden state at each step-marker token (encoders: the "
+    "pooler's dense+tanh, then the classifier), for the response '\\n'.join(step + step_marker); "
+    "rewardlab: Scorer.score_steps"
+)
+"""Written into a PRM's rewardlab.json (`step_scores`) so the folder can be read without rewardlab."""
 AGGREGATIONS = ("product", "min", "last", "mean")
 OBJECTIVES = ("pairs", "steps", "outcome")
 

@@ -167,13 +167,6 @@ def compute_loss(
 ITEM_KEY = {"pairs": "pairs", "steps": "step_labels", "outcome": "outcomes"}
 """The batch entry counted as 'pairs' in logs and pairs_per_s: pairs, labelled steps, or solutions."""
 
-STEP_SCORES_HOWTO = (
-    "sigmoid of the head applied to the last hidden state at each step-marker token (encoders: the "
-    "pooler's dense+tanh, then the classifier), for the response '\\n'.join(step + step_marker); "
-    "rewardlab: Scorer.score_steps"
-)
-
-
 def _encode(items: list, encoder: Any, cfg: TrainConfig, on_progress: Any) -> tuple[list, Any]:
     if cfg.objective == "pairs":
         return encode_groups(items, encoder, on_progress)
@@ -240,7 +233,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     from rewardlab.data.loading import data_hash
     from rewardlab.data.steps import steps_hash
     from rewardlab.modeling import build_reward_model, save_reward_model
-    from rewardlab.prm import STEP_MARKER
+    from rewardlab.prm import STEP_MARKER, STEP_SCORES_HOWTO
     from rewardlab.scoring import Scorer, pick_device
 
     reporter = reporter or Reporter()
