@@ -1,6 +1,7 @@
 """Reward-model diagnostics: what held-out accuracy alone hides, computed from one scoring pass.
 
-    diag = diagnose(Scorer.from_pretrained("runs/hh-minilm"), groups, reporter)   # or compare(...)
+    diag = diagnose(Scorer.from_pretrained("runs/hh-minilm"), groups, reporter)
+    # two models: rewardlab.compare.compare(diag_a, diag_b, groups)
     write_report(diag, "runs/hh-minilm/diagnosis")                             # rewardlab.report
 
 Sections (docs/diagnostics.md explains each and how to read it): accuracy with a bootstrap interval
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rewardlab import metrics
-from rewardlab.data.types import PreferenceGroup, Text
+from rewardlab.data.types import PreferenceGroup
 from rewardlab.evaluate import EvalResult, bootstrap_ci, evaluate_rewards, score_groups
 from rewardlab.probes import ProbeResult, probe_items, probe_results, select_probes
 from rewardlab.progress import Reporter
@@ -143,43 +144,17 @@ class Diagnosis:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("raw")
-        return _finite(out)
+        return finite(out)
 
 
-@dataclass
-class Disagreement:
-    prompt: Text
-    chosen: Text
-    rejected: Text
-    p_a: float
-    """Model A's calibrated P(chosen ≻ rejected) = σ(Δ_a / T_a)."""
-    p_b: float
-    source: str
-
-
-@dataclass
-class Comparison:
-    a: Diagnosis
-    b: Diagnosis
-    sign_agreement: float
-    """Fraction of pairs both models order the same way."""
-    disagreements: list[Disagreement]
-
-    def to_dict(self) -> dict[str, Any]:
-        return _finite({
-            "a": self.a.to_dict(), "b": self.b.to_dict(), "sign_agreement": self.sign_agreement,
-            "disagreements": [asdict(d) for d in self.disagreements],
-        })
-
-
-def _finite(x: Any) -> Any:
+def finite(x: Any) -> Any:
     """NaN/inf become None so the JSON is standard."""
     if isinstance(x, float):
         return x if math.isfinite(x) else None
     if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
+        return {k: finite(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_finite(v) for v in x]
+        return [finite(v) for v in x]
     return x
 
 
@@ -224,10 +199,14 @@ def noise_section(groups: Sequence[PreferenceGroup], accuracy: EvalResult) -> No
             "more. Pairwise agreement between annotators is the accuracy one annotator scores at "
             "predicting another's labels: a model matching the consensus cannot expect more against "
             "single labels.",
-            accuracy.accuracy, ceiling=agreement.pairwise_agreement,
-            pairwise_agreement=agreement.pairwise_agreement, alpha_ordinal=agreement.alpha_ordinal,
-            alpha_interval=agreement.alpha_interval, annotators=agreement.annotators,
-            overlapping_tasks=agreement.overlapping_tasks, comparisons=agreement.comparisons,
+            accuracy.accuracy,
+            ceiling=agreement.pairwise_agreement,
+            pairwise_agreement=agreement.pairwise_agreement,
+            alpha_ordinal=agreement.alpha_ordinal,
+            alpha_interval=agreement.alpha_interval,
+            annotators=agreement.annotators,
+            overlapping_tasks=agreement.overlapping_tasks,
+            comparisons=agreement.comparisons,
         )
     if groups and all(isinstance(g.meta.get("gold"), list) for g in groups):
         from rewardlab.data import demo
@@ -236,13 +215,21 @@ def noise_section(groups: Sequence[PreferenceGroup], accuracy: EvalResult) -> No
             "gold",
             "Demo task: the gold reward is known and the labels were drawn from it with annotator noise, "
             "so the ceiling is the gold reward's own expected accuracy against these labels.",
-            accuracy.accuracy, ceiling=demo.noise_ceiling(groups), labels_vs_gold=demo.gold_agreement(groups),
+            accuracy.accuracy,
+            ceiling=demo.noise_ceiling(groups),
+            labels_vs_gold=demo.gold_agreement(groups),
             model_vs_gold=accuracy.gold_agreement,
         )
     lo, hi = LITERATURE_CEILING
+    why = "one label per comparison (no `annotator` field with repeated items)"
+    if any("votes" in g.meta for g in groups):
+        why = (
+            "labels aggregated over annotators (`votes`); export one row per annotator "
+            "(`rewardlab annotate export` without aggregation) to measure agreement"
+        )
     return NoiseSection(
         "none",
-        "This data has one label per comparison (no `annotator` field with repeated items), so its noise "
+        f"This data has {why}, so its noise "
         f"ceiling cannot be measured here. Published inter-annotator agreement on comparable preference "
         f"data is {100 * lo:.0f}-{100 * hi:.0f}% (InstructGPT: 72.6 ± 1.5% between training labelers); "
         "a held-out accuracy in that range may already be at the ceiling.",
@@ -266,11 +253,15 @@ def calibration_section(
         check = fit
     t = metrics.fit_temperature(fit)
     return CalibrationSection(
-        ece=metrics.expected_calibration_error(deltas), bins=metrics.reliability_bins(deltas),
-        temperature=t, fit_pairs=len(fit), check_pairs=len(check),
+        ece=metrics.expected_calibration_error(deltas),
+        bins=metrics.reliability_bins(deltas),
+        temperature=t,
+        fit_pairs=len(fit),
+        check_pairs=len(check),
         ece_before=metrics.expected_calibration_error(check),
         ece_after=metrics.expected_calibration_error(check, t),
-        nll_before=metrics.pair_nll(check), nll_after=metrics.pair_nll(check, t),
+        nll_before=metrics.pair_nll(check),
+        nll_after=metrics.pair_nll(check, t),
         bins_after=metrics.reliability_bins(deltas, t),
     )
 
@@ -288,7 +279,9 @@ def length_section(
             deltas.append(r[w] - r[lo])
     longer, shorter = metrics.length_rule_accuracy(len_w, len_l)
     return LengthSection(
-        spearman=metrics.spearman(flat_r, flat_n), longer_wins=longer, shorter_wins=shorter,
+        spearman=metrics.spearman(flat_r, flat_n),
+        longer_wins=longer,
+        shorter_wins=shorter,
         split=metrics.length_split_accuracy(len_w, len_l, deltas),
         mean_tokens_chosen=sum(len_w) / max(1, len(len_w)),
         mean_tokens_rejected=sum(len_l) / max(1, len(len_l)),
@@ -365,8 +358,13 @@ def diagnose(
     deltas = pair_deltas(groups, rewards)
     acc = accuracy_section(groups, rewards, n_boot, seed)
     return Diagnosis(
-        model=model, data=data, data_lines=list(data_lines), groups=len(groups), pairs=len(deltas),
-        accuracy=acc, noise=noise_section(groups, acc.overall),
+        model=model,
+        data=data,
+        data_lines=list(data_lines),
+        groups=len(groups),
+        pairs=len(deltas),
+        accuracy=acc,
+        noise=noise_section(groups, acc.overall),
         calibration=calibration_section(groups, deltas, seed),
         length=length_section(groups, rewards, lengths),
         probes=probe_results(items, edited, acc.overall.reward_std, gold),
@@ -374,25 +372,3 @@ def diagnose(
         seconds=time.perf_counter() - started,
         raw=Raw(rewards, lengths, deltas, [g.subset or "all" for g in groups]),
     )
-
-
-def compare(
-    a: Diagnosis, b: Diagnosis, groups: Sequence[PreferenceGroup], top: int = 10
-) -> Comparison:
-    """Two diagnoses of the same data side by side, and the pairs where their calibrated preference
-    probabilities differ most (temperatures make the two reward scales comparable)."""
-    if a.pairs != b.pairs:
-        raise ValueError(f"compare: the diagnoses cover {a.pairs} and {b.pairs} pairs; use the same data")
-    ta, tb = a.calibration.temperature, b.calibration.temperature
-    rows, same, i = [], 0, 0
-    for g in groups:
-        for w, lo in g.pairs:
-            da, db = a.raw.deltas[i], b.raw.deltas[i]
-            same += (da > 0) == (db > 0)
-            rows.append(Disagreement(
-                g.prompt, g.responses[w], g.responses[lo], metrics.sigmoid(da / ta), metrics.sigmoid(db / tb),
-                g.source,
-            ))
-            i += 1
-    rows.sort(key=lambda d: -abs(d.p_a - d.p_b))
-    return Comparison(a, b, same / max(1, len(rows)), rows[:top])

@@ -44,7 +44,8 @@ def _load(spec: str, fmt: str | None, limit: int) -> tuple[list, list[str], Any]
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from rewardlab.cli import _quiet_libraries
-    from rewardlab.diagnose import compare, diagnose
+    from rewardlab.compare import compare
+    from rewardlab.diagnose import diagnose
     from rewardlab.progress import RichReporter
     from rewardlab.report import write_report
     from rewardlab.scoring import Scorer

@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewardlab.diagnose import Comparison, Diagnosis
+from rewardlab.compare import Comparison
+from rewardlab.diagnose import Diagnosis
 from rewardlab.page import Bad, Doc, to_html, to_markdown
 from rewardlab.probes import prompt_text, response_text
 

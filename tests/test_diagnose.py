@@ -68,6 +68,8 @@ def test_noise_section_without_annotators_states_the_literature_range():
     sec = dg.noise_section(_groups(), acc.overall)
     assert sec.source == "none" and sec.ceiling is None
     assert "60-77%" in sec.text
+    voted = [PreferenceGroup("p", ["x", "y"], [(0, 1)], meta={"votes": 3})]
+    assert "votes" in dg.noise_section(voted, acc.overall).text
 
 
 def test_noise_section_with_annotators_and_with_gold():
@@ -308,3 +310,25 @@ def test_report_page_renders_in_headless_chromium(tmp_path: Path):
         # the red findings box is drawn: some pixels are the flag's pink (#fde8e8, quantised)
         colours = {c for _, c in im.convert("RGB").getcolors(1 << 16)}
     assert any(r > 240 and 220 < g < 240 and 220 < b < 240 for r, g, b in colours)
+
+
+class _ShortScorer(_LengthScorer):
+    def score(self, prompts, responses, on_progress=None):
+        return [-x for x in super().score(prompts, responses, on_progress)]
+
+
+def test_compare_opposite_models():
+    from rewardlab.compare import compare
+
+    groups = demo.make_demo_groups(6, prompts=demo.demo_split_prompts()["eval"])
+    kw = {"probe_prompts": 2, "n_boot": 20}
+    a = dg.diagnose(_LengthScorer(), groups, model="long", **kw)
+    b = dg.diagnose(_ShortScorer(), groups, model="short", **kw)
+    c = compare(a, b, groups, top=5)
+    # opposite rewards order every pair oppositely, except equal-length pairs (Δ = 0 for both)
+    deltas = a.raw.deltas
+    assert c.sign_agreement == pytest.approx(sum(d == 0 for d in deltas) / len(deltas))
+    gaps = [abs(x.p_a - x.p_b) for x in c.disagreements]
+    assert len(gaps) == 5 and gaps == sorted(gaps, reverse=True)
+    assert all((x.p_a - 0.5) * (x.p_b - 0.5) <= 0 for x in c.disagreements)
+    assert json.loads(json.dumps(c.to_dict()))["a"]["model"] == "long"
