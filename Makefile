@@ -31,7 +31,7 @@ demo: $(STAMP)
 
 test: $(STAMP) $(VENV)/.browser
 	$(BIN)/ruff check rewardlab tests benchmarks
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 scripts/with-postgres.sh $(BIN)/python -m pytest
 
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow

@@ -58,6 +58,10 @@ def content_hash(prompt: Text, responses: list[Text]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+class _SlotTaken(Exception):
+    """Every overlap slot of the chosen task was claimed concurrently; the claim is retried."""
+
+
 class Store:
     """Handle on one annotation database (a SQLAlchemy URL or a SQLite file path)."""
 
@@ -231,7 +235,7 @@ class Store:
                         if a is not None:
                             a.status, a.updated_at = "open", utcnow()
                     return self._view(s, a) if a is not None else None
-            except IntegrityError:
+            except (IntegrityError, _SlotTaken):
                 continue  # another annotator took the same slot first (PostgreSQL): claim again
         raise RuntimeError(f"could not claim a task after {_RETRIES} tries: the store is too contended")
 
@@ -249,7 +253,10 @@ class Store:
         if task_id is None:
             return None
         used = set(s.scalars(select(Assignment.slot).where(Assignment.task_id == task_id)))
-        slot = min(set(range(overlap)) - used)
+        free = set(range(overlap)) - used
+        if not free:  # PostgreSQL (read committed): others filled the task since the query above
+            raise _SlotTaken
+        slot = min(free)
         k = len(s.get(Task, task_id).responses)
         order = list(range(k))
         random.Random().shuffle(order)  # fresh OS-seeded shuffle per annotator, stored for refreshes
