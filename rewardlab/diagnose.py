@@ -332,7 +332,7 @@ def diagnose(
     data: str = "",
     data_lines: Sequence[str] = (),
     probes: Sequence[str] | None = None,
-    probe_prompts: int = 200,
+    probe_prompts: int = 100,
     n_boot: int = 1000,
     seed: int = 0,
     gold: Callable[[Any, Any], float] | None = None,

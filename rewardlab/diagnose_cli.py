@@ -130,8 +130,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--probe-prompts",
         type=int,
-        default=200,
-        help="Prompts whose responses each probe edits (default: 200).",
+        default=100,
+        help="Prompts whose responses each probe edits (default: 100).",
     )
     p.add_argument("--bootstrap", type=int, default=1000, help="Bootstrap resamples for the 95%% intervals.")
     p.add_argument("--seed", type=int, default=0, help="Seed of the probe sample and the calibration split.")
