@@ -221,11 +221,17 @@ def plot_bon(points: Sequence[BonPoint], path: str, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    look = {
+        "orm": ("k", "-"), "prm_product": ("tab:blue", "-"), "prm_min": ("tab:green", "-"),
+        "prm_last": ("tab:purple", "-"), "prm_mean": ("tab:cyan", "-"), "majority": ("tab:orange", "--"),
+        "weighted_orm": ("tab:brown", "--"), "weighted_prm": ("tab:red", "--"), "random": ("tab:gray", ":"),
+    }  # fmt: skip
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for m in dict.fromkeys(p.method for p in points):
         pts = sorted((p for p in points if p.method == m), key=lambda p: p.n)
-        style = "--" if m in ("random", "majority") else "-"
-        ax.plot([p.n for p in pts], [100 * p.accuracy for p in pts], style, marker="o", ms=3, label=m)
+        color, style = look.get(m, (None, "-"))
+        xs, ys = [p.n for p in pts], [100 * p.accuracy for p in pts]
+        ax.plot(xs, ys, style, color=color, marker="o", ms=3, label=m)
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted({p.n for p in points}), [str(n) for n in sorted({p.n for p in points})])
     ax.set_xlabel("N (candidates per problem)")

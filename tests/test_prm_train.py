@@ -146,3 +146,71 @@ def test_truncated_steps_lose_their_labels_and_it_is_reported(tiny_backbone, tmp
     result = train(cfg)
     line = next(x for x in result.data_lines if x.startswith("truncation"))
     assert "1/1 solutions cut" in line and "step labels lost" in line
+
+
+def test_cli_round_trip_build_train_score_bon(tiny_backbone, tmp_path, capsys):
+    from rewardlab.cli import main
+
+    problems = tmp_path / "gsm.jsonl"
+    rows = [
+        {
+            "question": f"Tom has {a} apples and buys {b} more, then doubles them. How many?",
+            "answer": f"He has {a}+{b} = <<{a}+{b}={a + b}>>{a + b}.\n"
+            f"Doubled: {a + b}*2 = <<{a + b}*2={2 * (a + b)}>>{2 * (a + b)}.\n#### {2 * (a + b)}",
+        }
+        for a, b in [(3, 4), (5, 6), (7, 9), (12, 30)]
+    ]
+    problems.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def run(*argv):
+        assert main(list(argv)) == 0
+        return json.loads(capsys.readouterr().out)
+
+    built = run(
+        "prm", "build-gsm8k", str(problems), "-o", str(tmp_path / "steps.jsonl"), "--corruptions", "2"
+    )
+    assert built["problems"] == 4 and built["solutions"] == 12
+    pools = run("prm", "build-gsm8k", str(problems), "-o", str(tmp_path / "pools.jsonl"), "--pools", "4")
+    assert pools["candidates"] == 16
+    common = [
+        "--data",
+        str(tmp_path / "steps.jsonl"),
+        "--backbone",
+        tiny_backbone("gpt2"),
+        "--max-length",
+        "96",
+        "--eval-fraction",
+        "0",
+        "--mixed-precision",
+        "no",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "4",
+    ]
+    assert main(["prm", "train", *common, "--output-dir", str(tmp_path / "prm")]) == 0
+    assert (
+        main(["prm", "train", *common, "--objective", "outcome", "--output-dir", str(tmp_path / "orm")]) == 0
+    )
+    capsys.readouterr()
+    scored = run(
+        "prm", "score", str(tmp_path / "prm"), str(tmp_path / "steps.jsonl"), "-o", str(tmp_path / "s.jsonl")
+    )
+    assert scored["prm"] and scored["solutions"] == 12 and scored["step_auroc"] is not None
+    first = json.loads((tmp_path / "s.jsonl").read_text().splitlines()[0])
+    assert len(first["step_scores"]) == len(first["completions"]) == 3
+    bon = run(
+        "prm",
+        "bon",
+        str(tmp_path / "pools.jsonl"),
+        "--prm",
+        str(tmp_path / "prm"),
+        "--orm",
+        str(tmp_path / "orm"),
+        "--n",
+        "2,4",
+        "--draws",
+        "4",
+    )
+    methods = {p["method"] for p in bon["selection_accuracy"]}
+    assert {"orm", "prm_product", "prm_min", "prm_last", "prm_mean", "majority", "random"} <= methods
