@@ -35,6 +35,13 @@ class Doc:
     def figure(self, name: str, png: bytes, alt: str) -> None:
         self.blocks.append(("img", name, png, alt))
 
+    def fold(self, summary: str) -> None:
+        """Start a collapsed section (HTML <details>, which GitHub markdown renders too); `unfold` ends it."""
+        self.blocks.append(("fold", summary))
+
+    def unfold(self) -> None:
+        self.blocks.append(("unfold",))
+
 
 def _md_cell(x: str) -> str:
     text = x.replace("|", "\\|").replace("\n", " ")
@@ -58,6 +65,10 @@ def to_markdown(doc: Doc, image_dir: str = "img") -> str:
             out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
         elif kind == "img":
             out.append(f"![{block[3]}]({image_dir}/{block[1]}.png)")
+        elif kind == "fold":
+            out.append(f"<details><summary>{html.escape(block[1])}</summary>")
+        elif kind == "unfold":
+            out.append("</details>")
     return "\n\n".join(out).replace("|\n\n|", "|\n|") + "\n"
 
 
@@ -70,6 +81,7 @@ th{background:#f3f3f3} td.bad{color:#b00000;font-weight:bold;background:#fde8e8}
 .flag{border-left:5px solid #d62728;background:#fde8e8;color:#8b0000;padding:.5em .8em;margin:.5em 0}
 img{max-width:100%;border:1px solid #eee} code{background:#f3f3f3;padding:0 .2em}
 h2{border-bottom:2px solid #eee;padding-bottom:.2em;margin-top:1.6em}
+summary{cursor:pointer;font-weight:600;margin:.4em 0}
 """
 
 
@@ -104,6 +116,10 @@ def to_html(doc: Doc, title: str = "Reward-model diagnosis") -> str:
         elif kind == "img":
             data = base64.b64encode(block[2]).decode("ascii")
             body.append(f'<p><img alt="{html.escape(block[3])}" src="data:image/png;base64,{data}"></p>')
+        elif kind == "fold":
+            body.append(f"<details><summary>{_inline(block[1])}</summary>")
+        elif kind == "unfold":
+            body.append("</details>")
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"

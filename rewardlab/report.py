@@ -292,7 +292,7 @@ def build(result: Diagnosis | Comparison, images: dict[str, bytes] | None = None
     doc.table(headers, rows)
     doc.figure("probes", images["probes"], "hacking probes")
     for k, p in enumerate(first.probes):
-        doc.h(3, f"{p.name}: {p.description}")
+        doc.fold(f"{p.name}: {p.description} Largest rises:")
         for d in diags:
             q = d.probes[k]
             doc.table(
@@ -312,6 +312,7 @@ def build(result: Diagnosis | Comparison, images: dict[str, bytes] | None = None
                     for e in q.worst
                 ],
             )
+        doc.unfold()
 
     doc.h(2, "6. Score distribution")
     doc.table(
