@@ -181,7 +181,7 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
     from fastapi.responses import JSONResponse, PlainTextResponse
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-    from rewardlab.serve_schema import api_models
+    from rewardlab.serve_schema import api_models, validation_response
 
     settings = settings or ServeSettings()
     m = api_models(settings)
@@ -235,7 +235,7 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Any, exc: RequestValidationError) -> JSONResponse:
-        return validation_response(exc.errors(), settings)
+        return validation_response(exc.errors())
 
     async def encode(prompts: Sequence[Any], responses: Sequence[Any]) -> list[Any]:
         def run() -> list[Any]:
@@ -244,7 +244,8 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
         try:
             return await asyncio.get_running_loop().run_in_executor(encode_pool, run)
         except Exception as e:  # e.g. a chat template that rejects the roles' order: the input's fault
-            raise HTTPException(422, [_problem(["body"], f"cannot encode the input: {e}")]) from None
+            problem = {"loc": ["body"], "msg": f"cannot encode the input: {e}", "type": "value_error"}
+            raise HTTPException(422, [problem]) from None
 
     async def rewards_for(
         prompts: Sequence[Any], responses: Sequence[Any]
@@ -285,6 +286,7 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
         response_model=m.StepsResponse,
         dependencies=auth,
         responses={**problems, 501: {"model": m.Problem}},
+        include_in_schema=backend.kind == "process reward model",  # for other models it only answers 501
     )
     async def score_steps(body: m.StepsRequest) -> Any:  # type: ignore[name-defined]
         """Per-step P(correct) of a process reward model (PRM) and their aggregate per solution.
@@ -319,7 +321,12 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
         }
         return body if ready else JSONResponse(body, status_code=503)
 
-    @app.get("/metrics", response_class=PlainTextResponse, dependencies=auth, responses=problems)
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        dependencies=auth,
+        responses={401: {"model": m.Problem, "content": {"application/json": {}}}},
+    )
     async def prometheus() -> PlainTextResponse:
         """Prometheus text format: requests, latency, batch sizes, queue depth."""
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
@@ -335,51 +342,6 @@ def _single_thread(name: str) -> Any:
     from concurrent.futures import ThreadPoolExecutor
 
     return ThreadPoolExecutor(1, thread_name_prefix=name)
-
-
-def _problem(loc: list[Any], msg: str, kind: str = "value_error") -> dict[str, Any]:
-    return {"loc": loc, "msg": msg, "type": kind}
-
-
-LIMIT_FLAGS = {"too_long": ("items", "--max-texts"), "string_too_long": ("characters", "--max-chars")}
-
-
-def validation_response(errors: Sequence[dict], settings: ServeSettings) -> Any:
-    """400 for a body that is not JSON, 413 for a limit exceeded, 422 for any other shape error.
-
-    Inputs are never echoed back (pydantic's ``input`` field is dropped): bodies can be large.
-    """
-    from fastapi.responses import JSONResponse
-
-    for e in errors:
-        if e.get("type") == "json_invalid":
-            where = (e.get("ctx") or {}).get("error", "")
-            return JSONResponse({"detail": f"request body is not valid JSON ({where})"}, status_code=400)
-    for e in errors:
-        if e.get("type") in LIMIT_FLAGS:
-            unit, flag = LIMIT_FLAGS[e["type"]]
-            limit = (e.get("ctx") or {}).get("max_length")
-            field = _where(e.get("loc", ()))
-            return JSONResponse(
-                {
-                    "detail": f"{field} has more than {limit} {unit}, this server's limit "
-                    f"(rewardlab serve {flag}); split the request"
-                },
-                status_code=413,
-            )
-    detail = [_problem(list(e.get("loc", ())), str(e.get("msg", "")), str(e.get("type", ""))) for e in errors]
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
-def _where(loc: Sequence[Any]) -> str:
-    """``("body", "ScoreTexts", "texts", 1)`` → ``texts[1]`` (union member names dropped)."""
-    out = ""
-    for part in loc[1:]:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not part[:1].isupper():
-            out += ("." if out else "") + part
-    return out or "body"
 
 
 class BodyLimitAndMetrics:

@@ -149,10 +149,14 @@ class RewardClient:
 
 
 def _detail(r: Any) -> Any:
+    """The server's explanation: its ``detail`` string, or the messages of a 422's error list."""
     try:
-        return r.json().get("detail", r.text)
-    except ValueError:
+        detail = r.json().get("detail", r.text)
+    except (ValueError, AttributeError):
         return r.text[:500]
+    if isinstance(detail, list):
+        return "; ".join(str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in detail)
+    return detail
 
 
 class TRLRewardFunction:

@@ -1,4 +1,5 @@
-"""Request and response bodies of the reward server (rewardlab/serve.py), with its limits in the schema.
+"""Request and response bodies of the reward server (rewardlab/serve.py), with its limits in the schema,
+and how a body that does not fit them is answered (`validation_response`).
 
 The models are built per app by `api_models(settings)` so that ``--max-texts`` and ``--max-chars``
 appear in the OpenAPI schema as ``maxItems``/``maxLength``: a client (or a fuzzer) reading the schema
@@ -8,6 +9,7 @@ knows what the server accepts, and FastAPI rejects an oversized request before a
 inside a function.)
 """
 
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
@@ -135,3 +137,64 @@ def _plain(value: Any) -> Any:
     if isinstance(value, str):
         return value
     return [{"role": m.role, "content": m.content} for m in value]
+
+
+LIMIT_FLAGS = {"too_long": ("items", "--max-texts"), "string_too_long": ("characters", "--max-chars")}
+
+
+def validation_response(errors: Sequence[dict]) -> Any:
+    """400 for a body that is not JSON, else 422 with the errors that matter, limits first.
+
+    A limit error names the flag that raises the limit. Of a union body (/score), only the errors of the
+    forms whose keys the body used are kept. Inputs are never echoed back (pydantic's ``input`` is
+    dropped): bodies can be large.
+    """
+    from fastapi.responses import JSONResponse
+
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            where = (e.get("ctx") or {}).get("error", "")
+            return JSONResponse({"detail": f"request body is not valid JSON ({where})"}, status_code=400)
+    chosen = [e for e in errors if e.get("type") in LIMIT_FLAGS] or _relevant(errors)
+    return JSONResponse({"detail": [_problem(e) for e in chosen]}, status_code=422)
+
+
+def _problem(e: dict) -> dict[str, Any]:
+    loc, kind, msg = list(e.get("loc", ())), str(e.get("type", "")), str(e.get("msg", ""))
+    if kind in LIMIT_FLAGS:
+        unit, flag = LIMIT_FLAGS[kind]
+        limit = (e.get("ctx") or {}).get("max_length")
+        msg = f"{where(loc)} has more than {limit} {unit}, the server's limit (rewardlab serve {flag})"
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+def _member(loc: Sequence[Any]) -> str | None:
+    """The union member an error belongs to: ``ScoreTexts`` in ``("body", "ScoreTexts", "texts")``."""
+    if len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], str):
+        if loc[1][:1].isupper() or loc[1].startswith("function-"):
+            return loc[1]
+    return None
+
+
+def _relevant(errors: Sequence[dict]) -> list[dict]:
+    groups: dict[str | None, list[dict]] = {}
+    for e in errors:
+        groups.setdefault(_member(e.get("loc", ())), []).append(e)
+    if None in groups or len(groups) < 2:
+        return list(errors)
+    fitting = [
+        g for g in groups.values()
+        if not any(e.get("type") == "extra_forbidden" and len(e.get("loc", ())) == 3 for e in g)
+    ]  # fmt: skip
+    return [e for g in fitting for e in g] or list(errors)
+
+
+def where(loc: Sequence[Any]) -> str:
+    """``("body", "ScoreTexts", "texts", 1)`` → ``texts[1]`` (union member names dropped)."""
+    out = ""
+    for part in loc[1:]:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _member(["body", part]) is None:
+            out += ("." if out else "") + part
+    return out or "body"
