@@ -121,7 +121,8 @@ def register(sub: Any) -> None:
     p.add_argument("pools", nargs="+",
                    help="`rewardlab bon` outputs with gold scores: PATH, NAME=PATH, or NAME=PATH@PROXY.")
     p.add_argument("--proxy", action="append", default=None,
-                   help="Proxy that picks (repeatable): scores, member:K, mean, min, uwo. Default: scores.")
+                   help="Proxy that picks (repeatable): scores, member:K, mean, min, uwo, gold (oracle). "
+                   "Default: scores.")
     p.add_argument("--lam", type=float, default=1.0, help="λ of the uwo rule (mean - λ·variance).")
     p.add_argument("--max-n", type=int, default=None, help="Largest n (default: the pool size).")
     p.add_argument("--fit", default="bon",

@@ -239,10 +239,11 @@ def study(
 
 
 def proxy_scores(row: dict, spec: str, lam: float = 1.0) -> list[float]:
-    """One proxy's scores from a `rewardlab bon` row: 'scores' (what the model gave), 'member:K', or an
-    ensemble rule over 'member_scores' ('mean', 'min', 'uwo' = mean - lam * variance)."""
-    if spec == "scores":
-        return [float(s) for s in row["scores"]]
+    """One proxy's scores from a `rewardlab bon` row: 'scores' (what the model gave), 'member:K', an
+    ensemble rule over 'member_scores' ('mean', 'min', 'uwo' = mean - lam * variance), or 'gold' (the
+    oracle: best-of-n on the gold reward itself, the ceiling any proxy can reach)."""
+    if spec in ("scores", "gold"):
+        return [float(s) for s in row[spec]]
     members = row.get("member_scores")
     if members is None:
         raise ValueError(f"proxy {spec!r} needs 'member_scores' in the pool file: score it with an ensemble")

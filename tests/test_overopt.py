@@ -141,6 +141,7 @@ def test_study_averages_prompts_and_finds_the_peak():
 def test_proxy_scores_specs():
     row = {"scores": [1, 2], "member_scores": [[1.0, 4.0], [3.0, 0.0]]}
     assert proxy_scores(row, "scores") == [1, 2]
+    assert proxy_scores({**row, "gold": [5, 6]}, "gold") == [5, 6]
     assert proxy_scores(row, "member:1") == [3.0, 0.0]
     assert proxy_scores(row, "min") == [1.0, 0.0]
     assert proxy_scores(row, "uwo", lam=1.0) == pytest.approx([2 - 1, 2 - 4])
