@@ -287,12 +287,14 @@ def plot_curves(curves: Sequence[Curve], path: str | Path, title: str = "") -> N
         if fit is not None:
             ax_g.plot(d, c.gold_mean[0] + fit.predict(d), color=color, linestyle=":", linewidth=1)
         ax_p.plot(d, c.proxy_mean, color=color, linestyle="--", label=c.name)
-    ax_g.set(xlabel="d = sqrt(KL_bon(n))", ylabel="gold reward of best-of-n", title="gold (dotted: fit)")
-    ax_p.set(xlabel="d = sqrt(KL_bon(n))", ylabel="proxy reward of best-of-n", title="proxy")
-    top = ax_g.secondary_xaxis("top", functions=(lambda x: x, lambda x: x))
     ticks = [n for n in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024) if n <= curves[0].n[-1]]
-    top.set_ticks([math.sqrt(kl_bon(n)) for n in ticks], labels=[str(n) for n in ticks])
-    top.tick_params(labelsize=7)
+    for ax, what in ((ax_g, "gold reward of best-of-n (dotted: fit)"), (ax_p, "proxy reward of best-of-n")):
+        ax.set_xlabel("d = sqrt(KL_bon(n))")
+        ax.set_ylabel(what, fontsize=8)
+        top = ax.secondary_xaxis("top", functions=(lambda x: x, lambda x: x))
+        top.set_ticks([math.sqrt(kl_bon(n)) for n in ticks], labels=[str(n) for n in ticks])
+        top.tick_params(labelsize=7)
+        top.set_xlabel("n", fontsize=8, labelpad=1)
     ax_g.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
