@@ -13,7 +13,8 @@ transcripts from ../shared/data, or the demo task when that is absent. Steps:
    far lighter than a general HTTP library, since it shares the 2 cores with the server) loop
    ``POST /score`` with --texts-per-request texts each for --duration seconds. An error is a failed
    request, a non-200 answer, or a reward more than 1e-4 away from the offline reward of that text;
-4. the server's RSS (VmRSS) after warm-up, after each level, and at the end.
+4. the server's RSS (VmRSS) after a warm-up at the highest level (so the allocator has seen the largest
+   batches), after each level, and at the end.
 The last line is JSON; `ratio` is served texts/s at 8 clients over offline texts/s, `errors` the total.
 """
 
@@ -51,7 +52,11 @@ def load_texts(n: int) -> tuple[list[str], str]:
 
 
 def build_model(folder: Path, max_length: int) -> str:
+    import transformers
+
     from rewardlab.modeling import build_reward_model, save_reward_model
+
+    transformers.logging.set_verbosity_error()
 
     model, encoder, card = build_reward_model("minilm", max_length=max_length)
     save_reward_model(model, encoder, card, folder)
@@ -236,7 +241,7 @@ def main() -> None:
     proc = start_server(model, port, log, max_texts=max(k, 8))
     results, rss = [], {}
     try:
-        asyncio.run(run_level(port, jobs[:4], 2, 1.0))  # warm-up, not reported
+        asyncio.run(run_level(port, jobs, max(levels), 3.0 if args.quick else 10.0))  # warm-up, not reported
         rss["before"] = rss_mb(proc.pid)
         print(f"server RSS after warm-up: {rss['before']:.0f} MB")
         for c in levels:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -290,6 +291,36 @@ def test_score_steps_is_501_until_a_prm_is_served(live) -> None:
     assert r.status_code == 501
     assert "process reward model" in r.json()["detail"] and "/score" in r.json()["detail"]
     assert live.post("/score_steps", {"items": [{"prompt": "p", "steps": []}]}).status_code == 422
+
+
+def test_score_steps_serves_a_prm(tiny_backbone) -> None:
+    """A PRM (rewardlab.json names a step marker): per-step P(correct) equal `Scorer.score_steps`, the
+    aggregate equals `prm.aggregate`, and a step lost to truncation comes back as null."""
+    import torch
+
+    from rewardlab.modeling import build_reward_model
+    from rewardlab.prm import STEP_MARKER, aggregate
+    from rewardlab.scoring import Scorer
+
+    torch.manual_seed(0)
+    model, encoder, card = build_reward_model(
+        tiny_backbone("qwen2"), max_length=48, extra_tokens=[STEP_MARKER]
+    )
+    card.step_marker = STEP_MARKER
+    prm = Scorer(model, encoder, card, device="cpu")
+    prompt = "what is two plus two"
+    short = ["two plus two", "is four"]
+    long = short + ["the answer is " + "four " * 12, "so we are done " * 3]
+    want = prm.score_steps([prompt, prompt], [short, long])
+    assert any(math.isnan(p) for p in want[1]) and not any(math.isnan(p) for p in want[0])
+    with LiveServer(prm) as s:
+        assert "/score_steps" in httpx.get(s.url + "/openapi.json").json()["paths"]
+        assert httpx.get(s.url + "/health").json()["kind"] == "process reward model"
+        items = [{"prompt": prompt, "steps": short}, {"prompt": prompt, "steps": long}]
+        got = s.post("/score_steps", {"items": items, "aggregate": "min"}).json()
+    for g, w in zip(got["step_rewards"], want, strict=True):
+        assert [None if math.isnan(p) else pytest.approx(p, abs=1e-5) for p in w] == g
+    assert got["rewards"] == pytest.approx([aggregate(w, "min") for w in want], abs=1e-5)
 
 
 def test_health_and_metrics_count_what_happened(scorer) -> None:
