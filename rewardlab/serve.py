@@ -63,8 +63,8 @@ class ServeSettings:
         "/health needs `Authorization: Bearer <token>` (401 otherwise).",
         TOKEN_ENV,
     )
-    max_texts: int = doc("Most texts (or pairs, or conversations) in one request; more → 413.", 1024)
-    max_chars: int = doc("Most characters in one text or message; longer → 413.", 100_000)
+    max_texts: int = doc("Most texts (pairs, conversations, queries, messages) a request; more → 422.", 1024)
+    max_chars: int = doc("Most characters in one text or message; longer → 422.", 100_000)
     max_body_bytes: int = doc("Largest request body in bytes; larger → 413.", 16 * 1024 * 1024)
     max_batch_tokens: int = doc(
         "Micro-batching: cut a model call once the queued requests hold this many tokens.", 16_384
