@@ -71,6 +71,8 @@ def load_datasets(cfg: TrainConfig) -> Datasets:
 
     if cfg.objective not in ("pairs", "steps", "outcome"):
         raise ValueError(f"--objective must be pairs, steps or outcome, got {cfg.objective!r}")
+    if cfg.objective == "steps" and cfg.lora_r:
+        raise ValueError("--lora-r is not supported with --objective steps yet; use --freeze-layers instead")
     load: Any = load_preferences
     if cfg.objective != "pairs":
         from rewardlab.data.steps import load_steps
