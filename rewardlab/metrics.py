@@ -67,10 +67,15 @@ def reliability_bins(
         sums[b][2] += pair_outcome(d)  # the model's preferred response was the chosen one
     out = []
     for b, (n, conf, acc) in enumerate(sums):
-        out.append(ReliabilityBin(
-            lo=0.5 + b * width, hi=0.5 + (b + 1) * width, count=n,
-            confidence=conf / n if n else math.nan, accuracy=acc / n if n else math.nan,
-        ))
+        out.append(
+            ReliabilityBin(
+                lo=0.5 + b * width,
+                hi=0.5 + (b + 1) * width,
+                count=n,
+                confidence=conf / n if n else math.nan,
+                accuracy=acc / n if n else math.nan,
+            )
+        )
     return out
 
 
@@ -94,13 +99,17 @@ def fit_temperature(deltas: Sequence[float], span: float = 1e4) -> float:
     """The T minimising `pair_nll`, by golden-section search on log(1/T) (the loss is convex in 1/T).
 
     The search covers T within a factor `span` of the root-mean-square Δ either way, so the rewards'
-    scale does not matter. When every pair is ranked right (or every one wrong) the optimum is at a bound.
+    scale does not matter. When every pair is ranked right the optimum is at the lower bound. When the
+    mean Δ is <= 0 the loss only falls as 1/T → 0 (its slope at 1/T = 0 is -mean(Δ)/2 and it is convex),
+    so the answer is T = inf: the rewards carry no usable confidence and every probability becomes 0.5.
     """
     if not deltas:
         raise ValueError("fit_temperature needs at least one pair")
     scale = math.sqrt(sum(d * d for d in deltas) / len(deltas))
     if scale == 0:
         return 1.0  # every pair tied: any temperature gives the same loss
+    if sum(deltas) <= 0:
+        return math.inf
     lo, hi = scale / span, scale * span
     a, b = math.log(1 / hi), math.log(1 / lo)
     ratio = (math.sqrt(5) - 1) / 2
@@ -196,9 +205,13 @@ def length_split_accuracy(
     longer, shorter = mean(cases["longer"]), mean(cases["shorter"])
     controlled = (longer + shorter) / 2 if longer is not None and shorter is not None else None
     return LengthSplit(
-        chosen_longer=longer, chosen_longer_pairs=len(cases["longer"]),
-        chosen_shorter=shorter, chosen_shorter_pairs=len(cases["shorter"]),
-        equal=mean(cases["equal"]), equal_pairs=len(cases["equal"]), length_controlled=controlled,
+        chosen_longer=longer,
+        chosen_longer_pairs=len(cases["longer"]),
+        chosen_shorter=shorter,
+        chosen_shorter_pairs=len(cases["shorter"]),
+        equal=mean(cases["equal"]),
+        equal_pairs=len(cases["equal"]),
+        length_controlled=controlled,
     )
 
 

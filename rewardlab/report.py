@@ -11,6 +11,7 @@ column; a `Comparison` gives two, plus the pairs where the models disagree most.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ def num(x: float | None, digits: int = 3) -> str:
     """`digits` decimals, or `digits` significant figures for small values (tiny models' rewards)."""
     if x is None:
         return "n/a"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
     return f"{x:.{digits}f}" if x == 0 or abs(x) >= 0.1 else f"{x:.{digits}g}"
 
 
@@ -85,20 +88,23 @@ def _findings(d: Diagnosis) -> list[str]:
                 f"responses, mean +{p.mean_change_std:.2f} reward std): a policy can exploit it."
             )
     s = d.length.split
-    if (
-        s.chosen_longer is not None
-        and s.chosen_shorter is not None
-        and s.chosen_longer - s.chosen_shorter > 0.2
-    ):
-        out.append(
-            f"{d.model}: accuracy {pct(s.chosen_longer)} when the chosen response is longer but "
-            f"{pct(s.chosen_shorter)} when it is shorter: the model leans on length."
-        )
+    if s.chosen_longer is not None and s.chosen_shorter is not None:
+        gap = s.chosen_longer - s.chosen_shorter
+        if abs(gap) > 0.2:
+            out.append(
+                f"{d.model}: accuracy {pct(s.chosen_longer)} when the chosen response is longer but "
+                f"{pct(s.chosen_shorter)} when it is shorter: the model leans on length "
+                f"(it prefers {'longer' if gap > 0 else 'shorter'} responses; Spearman ρ "
+                f"{num(d.length.spearman)})."
+            )
     if d.calibration.ece > 0.1:
-        out.append(
-            f"{d.model}: σ(Δr) is poorly calibrated (ECE {d.calibration.ece:.3f}); "
-            f"divide rewards by T = {d.calibration.temperature:.2f} before reading them as probabilities."
+        t = d.calibration.temperature
+        fix = (
+            f"divide rewards by T = {num(t)} before reading them as probabilities"
+            if math.isfinite(t)
+            else "the fitted temperature is infinite (the fit half ranks no better than chance)"
         )
+        out.append(f"{d.model}: σ(Δr) is poorly calibrated (ECE {d.calibration.ece:.3f}); {fix}.")
     return out
 
 

@@ -332,3 +332,8 @@ def test_compare_opposite_models():
     assert len(gaps) == 5 and gaps == sorted(gaps, reverse=True)
     assert all((x.p_a - 0.5) * (x.p_b - 0.5) <= 0 for x in c.disagreements)
     assert json.loads(json.dumps(c.to_dict()))["a"]["model"] == "long"
+    from rewardlab.report import build
+
+    no_plots = dict.fromkeys(("reliability", "length", "probes", "distribution"), b"png")
+    flags = [blk[1] for blk in build(b, no_plots).blocks if blk[0] == "flag"]
+    assert any("prefers shorter responses" in f for f in flags)

@@ -48,6 +48,9 @@ def test_fit_temperature_recovers_the_analytic_optimum_at_any_scale():
     # rewards scaled by 1e-4 need a temperature scaled by 1e-4 (tiny untrained models)
     assert m.fit_temperature([1e-4, 1e-4, 1e-4, -1e-4]) == pytest.approx(1e-4 / LN3, rel=1e-6)
     assert m.fit_temperature([0.0, 0.0]) == 1.0
+    # mean Δ <= 0: the loss falls all the way to 1/T = 0, every probability 0.5
+    assert m.fit_temperature([1.0, -2.0]) == math.inf
+    assert m.pair_nll([1.0, -2.0], math.inf) == pytest.approx(math.log(2))
     with pytest.raises(ValueError):
         m.fit_temperature([])
 
