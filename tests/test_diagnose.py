@@ -337,3 +337,24 @@ def test_compare_opposite_models():
     no_plots = dict.fromkeys(("reliability", "length", "probes", "distribution"), b"png")
     flags = [blk[1] for blk in build(b, no_plots).blocks if blk[0] == "flag"]
     assert any("prefers shorter responses" in f for f in flags)
+
+
+def test_noise_ceiling_from_an_annotation_export_file(tmp_path: Path):
+    from rewardlab.data import load_preferences
+
+    # the annotation app's "rankings" export: one row per task per annotator (docs/annotate.md)
+    rows = [
+        {"id": "t1", "annotator": "ann", "prompt": "p1", "responses": ["a", "b", "c"], "ranking": [1, 2, 3]},
+        {"id": "t1", "annotator": "bob", "prompt": "p1", "responses": ["a", "b", "c"], "ranking": [1, 3, 2]},
+        {"id": "t2", "annotator": "ann", "prompt": "p2", "responses": ["d", "e"], "ranking": [2, 1]},
+        {"id": "t2", "annotator": "bob", "prompt": "p2", "responses": ["d", "e"], "ranking": [2, 1]},
+    ]
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    groups, _ = load_preferences(str(path))
+    acc = dg.accuracy_section(groups, [[3.0, 2.0, 1.0]] * 2 + [[0.0, 1.0]] * 2, n_boot=20)
+    sec = dg.noise_section(groups, acc.overall)
+    # t1: the annotators agree on (a,b), (a,c), disagree on (b,c); t2: agree on (d,e) -> 3/4
+    assert sec.source == "annotators" and sec.ceiling == pytest.approx(3 / 4)
+    # model: t1 ann 3/3, t1 bob 2/3, t2 1/1 twice -> 7/8
+    assert sec.model_accuracy == pytest.approx(7 / 8)
