@@ -19,8 +19,10 @@ FLAG = "#d62728"
 
 
 def _figure(ncols: int = 1, width: float = 5.0, height: float = 3.6) -> tuple[Any, Any]:
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise ImportError("the report's plots need matplotlib: pip install 'rewardlab[plot]'") from e
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
