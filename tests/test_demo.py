@@ -1,7 +1,7 @@
 """The demo task: determinism, the gold reward's documented values, annotator noise, the noise ceiling,
 splits, policy styles and the JSONL round trip. Hand-computed values use the default GoldWeights:
 content +1 (first 3, then +0.3), no on-topic content -1, off-topic -0.4, filler -0.25, polite +0.5 once,
-rude -1.5, error -1.2, repeat -0.5, length -0.0015·(words - 60)² beyond 60 words.
+rude -1.2, error -1.2, repeat -0.5, length -0.002·(words - 50)² beyond 50 words.
 """
 
 import json
@@ -18,6 +18,7 @@ from rewardlab.data.demo import (
     demo_prompts,
     demo_split_prompts,
     demo_splits,
+    expected_accuracy,
     gold_agreement,
     gold_breakdown,
     gold_reward,
@@ -76,12 +77,12 @@ def test_every_prompt_and_content_sentence_parses_back():
 
 
 def test_gold_hand_values():
-    """Each line: the response, then its hand-computed gold reward (all under 60 words)."""
+    """Each line: the response, then its hand-computed gold reward (all under 50 words)."""
     cases = [
         (f"{C[0]} {C[1]}", 2.0),                                  # two content sentences
         (f"Happy to help! {C[0]} {C[1]}", 2.5),                   # + polite 0.5
         (f"Happy to help! {C[0]} {C[1]} Hope this helps!", 2.5),  # polite counts once
-        (f"Ugh, fine. {C[0]} {C[1]}", 0.5),                       # rude -1.5
+        (f"Ugh, fine. {C[0]} {C[1]}", 0.8),                       # rude -1.2
         (f"{C[0]} {C[1]} The Moon is bigger than the Earth.", 0.8),  # error -1.2
         (f"{C[0]} It really depends on your situation.", 0.75),   # filler -0.25
         (f"{C[0]} {C[0]}", 0.5),                                  # repeat -0.5, counted once
@@ -90,7 +91,7 @@ def test_gold_hand_values():
         (f"{C[0]} Experts agree that pancakes was invented on the Moon in 1850.", -0.2),  # topic error
     ]
     for response, expected in cases:
-        assert gold_breakdown(PROMPT, response).words <= 60
+        assert gold_breakdown(PROMPT, response).words <= 50
         assert gold_reward(PROMPT, response) == pytest.approx(expected), response
 
 
@@ -102,27 +103,29 @@ def test_gold_documented_orderings():
     rude = gold_reward(PROMPT, f"Obviously you should already know this. {base}")
     assert polite > relevant > rude
     assert gold_reward(PROMPT, f"{base} Bats are completely blind.") < relevant
-    # Content has diminishing returns: the 4th and 5th sentences add 0.3 each (still under 60 words).
+    # Content has diminishing returns: the 4th and 5th sentences add 0.3 each (still under 50 words).
     five = " ".join(C[:5])
-    assert gold_breakdown(PROMPT, five).words <= 60
+    assert gold_breakdown(PROMPT, five).words <= 50
     assert gold_reward(PROMPT, five) == pytest.approx(3.6)
 
 
 def test_gold_length_penalty_is_quadratic_and_makes_length_non_monotone():
-    """Padding with a sentence the task does not know only adds words: -0.0015 (words - 60)²."""
+    """Padding with a sentence the task does not know only adds words: -0.002 (words - 50)²."""
     base = f"{C[0]} {C[1]}"
     n_base = len(base.split())
     for extra in (10, 40, 80):
         response = base + " " + " ".join(["blah"] * (extra - 1)) + " blah."
         words = n_base + extra
         assert gold_breakdown(PROMPT, response).unknown == 1
-        expected = 2.0 - 0.0015 * max(words - 60, 0) ** 2
+        expected = 2.0 - 0.002 * max(words - 50, 0) ** 2
         assert gold_reward(PROMPT, response) == pytest.approx(expected)
-    # More content helps up to a point, then the length it brings costs more than it adds.
+    # More content helps up to a point, then the length it brings costs more than it adds. For these
+    # sentences (8-84 words for 1-10 of them): 7 sentences, 59 words → 3 + 4·0.3 - 0.002·9² = 4.038;
+    # 10 sentences, 84 words → 3 + 7·0.3 - 0.002·34² = 2.788.
     by_count = [gold_reward(PROMPT, " ".join(C[:n])) for n in range(1, 11)]
-    best = max(range(10), key=lambda i: by_count[i])
-    assert 3 <= best + 1 <= 6
-    assert by_count[-1] < by_count[best] - 1.0
+    assert max(range(10), key=lambda i: by_count[i]) == 6
+    assert by_count[6] == pytest.approx(4.038)
+    assert by_count[-1] == pytest.approx(2.788)
 
 
 def test_gold_on_prompts_outside_the_task():
@@ -188,6 +191,24 @@ def test_noise_ceiling_and_gold_agreement_by_hand():
     g3 = PreferenceGroup("r", ["e", "f"], [(0, 1)], meta={"gold": [TAU * math.log(3), 0.0]})
     assert noise_ceiling([g3]) == pytest.approx(3 / 4)
     assert preference_probability(0.0, TAU * math.log(3)) == pytest.approx(1 / 4)
+
+
+def test_expected_accuracy():
+    """Gold rewards reach exactly the ceiling; reversed gold 1 - ceiling; constant rewards 1/2.
+    By hand (τ = 1.5): pair 1 p = 3/4 ordered right → 3/4; pair 2 equal gold → 1/2 either way → 5/8."""
+    tau = 1.5
+    g1 = PreferenceGroup("p", ["a", "b"], [(0, 1)], meta={"gold": [tau * math.log(3), 0.0], "tau": tau})
+    g2 = PreferenceGroup("q", ["c", "d"], [(1, 0)], meta={"gold": [0.4, 0.4], "tau": tau})
+    assert expected_accuracy([g1, g2], [[1.0, 0.0], [0.0, 1.0]]) == pytest.approx(5 / 8)
+    assert expected_accuracy([g1, g2], [[0.0, 1.0], [0.0, 1.0]]) == pytest.approx((1 / 4 + 1 / 2) / 2)
+    groups = make_demo_groups(30, seed=9)
+    gold = [g.meta["gold"] for g in groups]
+    assert expected_accuracy(groups, gold) == pytest.approx(noise_ceiling(groups))
+    reversed_gold = [[-x for x in g] for g in gold]
+    assert expected_accuracy(groups, reversed_gold) == pytest.approx(1 - noise_ceiling(groups))
+    assert expected_accuracy(groups, [[0.0] * 4 for _ in groups]) == 0.5
+    with pytest.raises(ValueError, match="one list per group"):
+        expected_accuracy(groups, gold[:-1])
 
 
 def test_noise_ceiling_needs_gold():

@@ -24,7 +24,7 @@ from pathlib import Path
 from rewardlab.data.demo_text import DOMAINS, ERROR_TEMPLATES, ERRORS, FILLER, POLITE, RUDE
 from rewardlab.data.types import PreferenceGroup
 
-TAU = 1.8
+TAU = 2.0
 """Annotator temperature: P(a preferred to b) = σ((g_a - g_b) / TAU). Set so that labels agree with the
 gold ordering on about 72% of the default policy's pairs (docs/demo.md shows the calibration)."""
 
@@ -55,15 +55,15 @@ class GoldWeights:
     """Each vague filler sentence ("It really depends on your situation.")."""
     polite: float = 0.5
     """Once, when the response has at least one polite sentence ("Happy to help!")."""
-    rude: float = -1.5
+    rude: float = -1.2
     """Each rude sentence ("Obviously you should already know this.")."""
     error: float = -1.2
     """Each factual error ("The Moon is bigger than the Earth.")."""
     repeat: float = -0.5
     """Each sentence that repeats an earlier one word for word (it earns nothing else)."""
-    free_words: int = 60
+    free_words: int = 50
     """Length up to this many words costs nothing."""
-    length: float = -0.0015
+    length: float = -0.002
     """Times (words - free_words)², beyond `free_words`: padding hurts, and more and more."""
 
 
@@ -192,7 +192,9 @@ def gold_reward(prompt: str, response: str, weights: GoldWeights = GOLD_WEIGHTS)
 class PolicyStyle:
     """How `sample_response` writes; shift it (or pick a preset in STYLES) to simulate a drifted policy."""
 
-    content_weights: tuple[float, ...] = (0.06, 0.18, 0.28, 0.24, 0.14, 0.07, 0.03, 0.006, 0.003, 0.0015, 0.0005)
+    content_weights: tuple[float, ...] = (
+        0.06, 0.18, 0.28, 0.24, 0.14, 0.07, 0.03, 0.006, 0.003, 0.0015, 0.0005
+    )
     """Relative probability of writing 0, 1, 2, ... content sentences."""
     filler_weights: tuple[float, ...] = (0.5, 0.3, 0.13, 0.05, 0.02)
     """Relative probability of 0, 1, 2, ... vague filler sentences."""
@@ -203,12 +205,12 @@ class PolicyStyle:
     p_polite_close: float = 0.3
     """Probability of a polite closer ("Hope this helps!")."""
     p_rude: float = 0.12
-    """Probability of one rude sentence, as opener or closer."""
+    """Probability of a rude tone: a rude opener and a rude closer (replacing any polite ones)."""
     p_off_topic: float = 0.1
     """Probability that the whole answer is about another task and topic (a misread request)."""
     p_stray: float = 0.1
     """Probability of one off-topic content sentence among on-topic ones."""
-    p_repeat: float = 0.1
+    p_repeat: float = 0.04
     """Probability that one body sentence is repeated later (padding)."""
     temperature: float = 1.0
     """Sampling temperature over all the choices above: each weight w becomes w^(1/T) (a Bernoulli p is
@@ -292,10 +294,7 @@ def sample_response(prompt: str, rng: random.Random, style: str | PolicyStyle | 
     opener = rng.choice(POLITE[:6]) if _coin(style.p_polite_open, t, rng) else None
     closer = rng.choice(POLITE[6:]) if _coin(style.p_polite_close, t, rng) else None
     if _coin(style.p_rude, t, rng):
-        if rng.random() < 0.5:
-            opener = rng.choice(RUDE[:4])
-        else:
-            closer = rng.choice(RUDE[4:])
+        opener, closer = rng.choice(RUDE[:4]), rng.choice(RUDE[4:])
     return " ".join(s for s in [opener, *body, closer] if s)
 
 
@@ -462,6 +461,29 @@ def gold_agreement(groups: Sequence[PreferenceGroup]) -> float:
     if not hits:
         raise ValueError("gold_agreement needs at least one labelled pair")
     return sum(hits) / len(hits)
+
+
+def expected_accuracy(groups: Sequence[PreferenceGroup], rewards: Sequence[Sequence[float]]) -> float:
+    """A model's pairwise accuracy averaged over the annotators' noise instead of over one draw of labels.
+
+    `rewards[i][j]` is the model's reward for groups[i].responses[j]. For each labelled pair the model
+    orders a above b, it agrees with the annotator with probability σ((g_a - g_b) / tau) (1/2 on a tied
+    reward). Gold rewards score exactly `noise_ceiling`, so the two compare directly, without the test
+    labels' sampling noise (about ±1.3 points on the 1,260 test pairs).
+    """
+    if len(rewards) != len(groups):
+        raise ValueError(f"{len(rewards)} reward lists for {len(groups)} groups; give one list per group")
+    values = []
+    for group, scores in zip(groups, rewards, strict=True):
+        gold, tau = _gold_of(group)
+        if len(scores) != len(gold):
+            raise ValueError(f"{group.source or 'group'}: {len(scores)} rewards for {len(gold)} responses")
+        for a, b in group.pairs:
+            p = preference_probability(gold[a], gold[b], tau)
+            values.append(0.5 if scores[a] == scores[b] else p if scores[a] > scores[b] else 1.0 - p)
+    if not values:
+        raise ValueError("expected_accuracy needs at least one labelled pair")
+    return sum(values) / len(values)
 
 
 def write_demo_jsonl(path: str | Path, groups: Sequence[PreferenceGroup]) -> int:
