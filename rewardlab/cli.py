@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -30,13 +31,16 @@ def _quiet_libraries() -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from rewardlab.config import TrainConfig, from_namespace
-    from rewardlab.progress import RichReporter
+    from rewardlab.progress import Reporter, RichReporter
     from rewardlab.train import train
 
     _quiet_libraries()
     cfg = from_namespace(TrainConfig, args)
-    reporter = RichReporter()
+    main_process = os.environ.get("RANK", "0") == "0"  # torchrun / accelerate launch: one process talks
+    reporter = RichReporter() if main_process else Reporter()
     result = train(cfg, reporter)
+    if not main_process:
+        return 0
     say = reporter.message
     say("")
     say(

@@ -169,6 +169,7 @@ def compute_loss(
 ITEM_KEY = {"pairs": "pairs", "steps": "step_labels", "outcome": "outcomes"}
 """The batch entry counted as 'pairs' in logs and pairs_per_s: pairs, labelled steps, or solutions."""
 
+
 def _encode(items: list, encoder: Any, cfg: TrainConfig, on_progress: Any) -> tuple[list, Any]:
     if cfg.objective == "pairs":
         return encode_groups(items, encoder, on_progress)
@@ -363,7 +364,13 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
             optimizer.zero_grad(set_to_none=True)
             state["step"] += 1
             state["batch"] = step_in_epoch + 1
-            pairs_done += n_pairs * world
+            if world > 1:  # every process's share of the step, so the log describes the global batch
+                totals = torch.tensor(
+                    [loss_sum, acc_sum, n_pairs], device=accelerator.device, dtype=torch.float64
+                )
+                loss_sum, acc_sum, n_pairs = accelerator.reduce(totals, "sum").tolist()
+                loss_sum /= world
+            pairs_done += n_pairs
             speed = pairs_done / (time.perf_counter() - t_loop)
             record = {
                 "step": state["step"],
