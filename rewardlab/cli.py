@@ -32,13 +32,17 @@ def _quiet_libraries() -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from rewardlab.config import TrainConfig, from_namespace
     from rewardlab.progress import Reporter, RichReporter
-    from rewardlab.train import train
+    from rewardlab.train import TrainingInterrupted, train
 
     _quiet_libraries()
     cfg = from_namespace(TrainConfig, args)
     main_process = os.environ.get("RANK", "0") == "0"  # torchrun / accelerate launch: one process talks
     reporter = RichReporter() if main_process else Reporter()
-    result = train(cfg, reporter)
+    try:
+        result = train(cfg, reporter)
+    except TrainingInterrupted as stopped:
+        reporter.message(f"[bold]stopped[/bold] by {stopped}")
+        return 128 + stopped.signum
     if not main_process:
         return 0
     say = reporter.message

@@ -19,6 +19,8 @@ import json
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +37,33 @@ from rewardlab.prm import collate_steps, encode_step_examples, evaluate_steps, o
 from rewardlab.progress import Reporter
 
 STATE_FILE = "trainer_state.json"
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM/SIGINT arrived: a checkpoint was saved at the end of the current step."""
+
+    def __init__(self, signum: int, checkpoint: Path) -> None:
+        self.signum, self.checkpoint = signum, checkpoint
+        name = signal.Signals(signum).name
+        super().__init__(f"{name}: checkpoint saved to {checkpoint}; continue with --resume latest")
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Any:
+    """Record SIGTERM/SIGINT instead of dying mid-step; the loop checks `received` after each step."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    old = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @dataclass
@@ -334,68 +363,72 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     reporter.advance(state["step"])
     model.train()
     stop = False
-    while not stop and state["epoch"] < math.ceil(cfg.epochs):
-        order = build_batch_order(train_enc, cfg, state["epoch"], rank, world)
-        micro = [order[i : i + cfg.grad_accum] for i in range(0, len(order), cfg.grad_accum)]
-        for step_in_epoch in range(state["batch"], len(micro)):
-            loss_sum, acc_sum, n_pairs = 0.0, 0.0, 0
-            for j, idx in enumerate(micro[step_in_epoch]):
-                batch = _collate([train_enc[i] for i in idx], encoder.tokenizer.pad_token_id, cfg)
-                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-                sync = j == len(micro[step_in_epoch]) - 1
-                with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-                    rewards = model(
-                        batch["input_ids"],
-                        batch["attention_mask"],
-                        batch.get("token_type_ids"),
-                        batch["response_mask"],
-                        per_token=cfg.objective == "steps",
-                    ).float()
-                    loss, acc = compute_loss(rewards, batch, cfg)
-                    accelerator.backward(loss / len(micro[step_in_epoch]))
-                loss_sum += loss.item() / len(micro[step_in_epoch])
-                n_items = len(batch[ITEM_KEY[cfg.objective]])
-                acc_sum += acc.item() * n_items
-                n_pairs += n_items
-            if cfg.max_grad_norm:
-                accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            state["step"] += 1
-            state["batch"] = step_in_epoch + 1
-            if world > 1:  # every process's share of the step, so the log describes the global batch
-                totals = torch.tensor(
-                    [loss_sum, acc_sum, n_pairs], device=accelerator.device, dtype=torch.float64
-                )
-                loss_sum, acc_sum, n_pairs = accelerator.reduce(totals, "sum").tolist()
-                loss_sum /= world
-            pairs_done += n_pairs
-            speed = pairs_done / (time.perf_counter() - t_loop)
-            record = {
-                "step": state["step"],
-                "epoch": state["epoch"],
-                "loss": loss_sum,
-                "accuracy": acc_sum / max(1, n_pairs),
-                "lr": scheduler.get_last_lr()[0],
-                "pairs_per_s": speed,
-            }
-            log(record)
-            reporter.advance(1, loss=loss_sum, acc=record["accuracy"], pairs_s=speed)
-            if cfg.eval_every and state["step"] % cfg.eval_every == 0:
+    with stop_on_signals() as signals:
+        while not stop and state["epoch"] < math.ceil(cfg.epochs):
+            order = build_batch_order(train_enc, cfg, state["epoch"], rank, world)
+            micro = [order[i : i + cfg.grad_accum] for i in range(0, len(order), cfg.grad_accum)]
+            for step_in_epoch in range(state["batch"], len(micro)):
+                loss_sum, acc_sum, n_pairs = 0.0, 0.0, 0
+                for j, idx in enumerate(micro[step_in_epoch]):
+                    batch = _collate([train_enc[i] for i in idx], encoder.tokenizer.pad_token_id, cfg)
+                    batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+                    sync = j == len(micro[step_in_epoch]) - 1
+                    with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+                        rewards = model(
+                            batch["input_ids"],
+                            batch["attention_mask"],
+                            batch.get("token_type_ids"),
+                            batch["response_mask"],
+                            per_token=cfg.objective == "steps",
+                        ).float()
+                        loss, acc = compute_loss(rewards, batch, cfg)
+                        accelerator.backward(loss / len(micro[step_in_epoch]))
+                    loss_sum += loss.item() / len(micro[step_in_epoch])
+                    n_items = len(batch[ITEM_KEY[cfg.objective]])
+                    acc_sum += acc.item() * n_items
+                    n_pairs += n_items
+                if cfg.max_grad_norm:
+                    accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state["step"] += 1
+                state["batch"] = step_in_epoch + 1
+                if world > 1:  # every process's share of the step, so the log describes the global batch
+                    totals = torch.tensor(
+                        [loss_sum, acc_sum, n_pairs], device=accelerator.device, dtype=torch.float64
+                    )
+                    loss_sum, acc_sum, n_pairs = accelerator.reduce(totals, "sum").tolist()
+                    loss_sum /= world
+                pairs_done += n_pairs
+                speed = pairs_done / (time.perf_counter() - t_loop)
+                record = {
+                    "step": state["step"],
+                    "epoch": state["epoch"],
+                    "loss": loss_sum,
+                    "accuracy": acc_sum / max(1, n_pairs),
+                    "lr": scheduler.get_last_lr()[0],
+                    "pairs_per_s": speed,
+                }
+                log(record)
+                reporter.advance(1, loss=loss_sum, acc=record["accuracy"], pairs_s=speed)
+                if cfg.eval_every and state["step"] % cfg.eval_every == 0:
+                    evaluate_now()
+                if cfg.save_every and state["step"] % cfg.save_every == 0:
+                    save_checkpoint(accelerator, scheduler, state, out)
+                if signals:
+                    reporter.finish()
+                    raise TrainingInterrupted(signals[0], save_checkpoint(accelerator, scheduler, state, out))
+                if state["step"] >= total_steps:
+                    stop = True
+                    break
+            if not stop or state["batch"] >= len(micro):
+                state["epoch"] += 1
+                state["batch"] = 0
+            if not cfg.eval_every or stop:
                 evaluate_now()
-            if cfg.save_every and state["step"] % cfg.save_every == 0:
+            if not cfg.save_every:
                 save_checkpoint(accelerator, scheduler, state, out)
-            if state["step"] >= total_steps:
-                stop = True
-                break
-        if not stop or state["batch"] >= len(micro):
-            state["epoch"] += 1
-            state["batch"] = 0
-        if not cfg.eval_every or stop:
-            evaluate_now()
-        if not cfg.save_every:
-            save_checkpoint(accelerator, scheduler, state, out)
     reporter.finish()
     train_time = time.perf_counter() - t_loop
 
