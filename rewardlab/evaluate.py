@@ -33,6 +33,8 @@ class EvalResult:
     """Demo task only: accuracy of the model's ordering against the gold reward's ordering."""
     noise_ceiling: float | None = None
     """Demo task only (set by the caller): expected accuracy of the gold reward against the noisy labels."""
+    expected_accuracy: float | None = None
+    """Demo task only: this model's accuracy averaged over annotator noise (compare with the ceiling)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,6 +46,8 @@ class EvalResult:
         )
         if self.noise_ceiling is not None:
             text += f"; noise ceiling {100 * self.noise_ceiling:.1f}%"
+        if self.expected_accuracy is not None:
+            text += f" (expected accuracy over annotator noise {100 * self.expected_accuracy:.1f}%)"
         return text
 
 

@@ -470,7 +470,11 @@ def _evaluate_encoded(
         rewards.append(scores[i : i + len(g.responses)])
         i += len(g.responses)
     result = evaluate_rewards(groups, rewards)
-    result.noise_ceiling = ceiling
+    if ceiling is not None:  # the demo task: its gold reward gives the ceiling and a noise-free accuracy
+        from rewardlab.data.demo import expected_accuracy
+
+        result.noise_ceiling = ceiling
+        result.expected_accuracy = expected_accuracy(groups, rewards)
     return result, rewards
 
 
