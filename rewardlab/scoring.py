@@ -150,10 +150,29 @@ class Scorer:
             out.append(probs)
         return out
 
+    def embed(
+        self,
+        prompts: Sequence[Text],
+        responses: Sequence[Text],
+        on_progress: Callable[[int], Any] | None = None,
+    ) -> list[list[float]]:
+        """The pooled last hidden state the reward head reads, one vector per (prompt, response), in input
+        order: the last real token (``last``), the pooler's dense+tanh of position 0 (``cls``) or the
+        response-token mean (``mean``). ``head(embed) == score`` for every pooling (rewardlab.drift)."""
+        if len(prompts) != len(responses):
+            raise ValueError(f"got {len(prompts)} prompts but {len(responses)} responses")
+        encoded = [self.encoder.encode(p, r) for p, r in zip(prompts, responses, strict=True)]
+        return self._run(encoded, on_progress, per_token=False, pooled=True)
+
     def _run(
-        self, encoded: Sequence[Encoded], on_progress: Callable[[int], Any] | None, per_token: bool
+        self,
+        encoded: Sequence[Encoded],
+        on_progress: Callable[[int], Any] | None,
+        per_token: bool,
+        pooled: bool = False,
     ) -> list[Any]:
-        """Batched forward passes in input order: one reward per text, or (per_token) one logit per token."""
+        """Batched forward passes in input order: one reward per text, or (per_token) one logit per token,
+        or (pooled) the vector the head reads."""
         lengths = [len(e.input_ids) for e in encoded]
         out: list[Any] = [0.0] * len(encoded)
         was_training = self.model.training
@@ -163,7 +182,10 @@ class Scorer:
                 for idx in token_budget_batches(lengths, self.max_batch_tokens):
                     batch = collate([encoded[i] for i in idx], self.pad_id)
                     batch = {k: v.to(self.device) for k, v in batch.items()}
-                    rewards = self.model(**batch, per_token=per_token).float().tolist()
+                    if pooled:
+                        rewards = _pooled_hidden(self.model, batch).float().tolist()
+                    else:
+                        rewards = self.model(**batch, per_token=per_token).float().tolist()
                     for i, r in zip(idx, rewards, strict=True):
                         out[i] = r
                     if on_progress:
@@ -176,6 +198,26 @@ class Scorer:
         if not self.bf16:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+
+def _pooled_hidden(model: RewardModel, batch: dict[str, Any]) -> torch.Tensor:
+    """(batch, hidden): what `model`'s linear head reads, with the positions `RewardModel.forward` uses."""
+    hf = model.hf_model
+    kwargs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+    mask = batch["attention_mask"]
+    kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    hidden = getattr(hf, hf.base_model_prefix)(**kwargs).last_hidden_state
+    if model.pooling == "mean":
+        weights = batch["response_mask"].to(hidden.dtype).unsqueeze(-1)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+    if model.pooling == "cls":
+        first = hidden[:, 0]
+        pooler = getattr(getattr(hf, hf.base_model_prefix), "pooler", None)
+        return pooler.activation(pooler.dense(first)) if pooler is not None else first
+    # last real token, wherever the padding is
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    last = (positions * mask.long()).argmax(-1)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
 
 def _sigmoid(x: float) -> float:
