@@ -127,6 +127,7 @@ VERB_MODULES = [
     "rewardlab.diagnose_cli",
     "rewardlab.bon_cli",
     "rewardlab.prm_cli",
+    "rewardlab.drift_cli",
 ]
 
 

@@ -1,0 +1,433 @@
+"""Drift: has the policy moved away from what the reward model knows? Statistics, verdict, what to label.
+
+A reward model is trustworthy near its training data; as RL improves the policy, its responses leave
+that distribution. `drift` compares a reference set (the training data, or policy samples from training
+time) with the current policy's responses on four signals:
+
+- score drift: the current rewards' mean shift in reference-std units, and a two-sample KS test;
+- Mahalanobis OOD: a Gaussian (shrunk covariance) fitted on part of the reference's pooled hidden states
+  (`Scorer.embed`, the vector the reward head reads); the threshold is the (1 - fpr) quantile of the
+  held-out reference distances, so a fresh sample of the reference policy lands beyond it at rate ~fpr;
+- a classifier two-sample test: L2 logistic regression telling reference from current embeddings,
+  cross-validated AUROC (0.5: no detectable shift);
+- with an ensemble, disagreement (std across members) on current vs reference.
+
+`Thresholds` turns them into a verdict (retrain / watch / fine) with the reasons; `select` picks the
+current prompts most worth annotating, in the annotation app's import format (docs/annotate.md).
+docs/drift.md explains each number; rewardlab.drift_report renders the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.data.types import DataError, Text
+from rewardlab.progress import Reporter
+
+VERDICTS = ("fine", "watch", "retrain")
+SELECT_BY = ("ood", "disagreement", "mix")
+
+
+@dataclass
+class Sample:
+    prompt: Text
+    response: Text
+
+
+def read_samples(path: str | Path) -> list[Sample]:
+    """(prompt, response) samples from JSONL rows with `response`, `responses` (a list), `candidates`
+    (`rewardlab bon` output, each with `text`) or `chosen`/`rejected` (preference data: both are used)."""
+    out: list[Sample] = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n}: not JSON ({e.msg})") from e
+            if not isinstance(row, dict) or "prompt" not in row:
+                raise DataError(f"{path}:{n}: each row needs a 'prompt' field")
+            if "response" in row:
+                responses = [row["response"]]
+            elif isinstance(row.get("responses"), list):
+                responses = row["responses"]
+            elif isinstance(row.get("candidates"), list):
+                responses = [c["text"] if isinstance(c, dict) else c for c in row["candidates"]]
+            elif "chosen" in row and "rejected" in row:
+                responses = [row["chosen"], row["rejected"]]
+            else:
+                raise DataError(
+                    f"{path}:{n}: no response: give 'response', 'responses', 'candidates' or chosen/rejected"
+                )
+            out += [Sample(row["prompt"], r) for r in responses]
+    if not out:
+        raise DataError(f"{path}: no samples")
+    return out
+
+
+# --- statistics ---------------------------------------------------------------------------------------
+
+
+def ks_2samp(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov statistic D and its asymptotic p-value (the Kolmogorov series at
+    sqrt(n_eff) * D, n_eff = n m / (n + m), with Stephens' small-sample correction)."""
+    x, y = np.sort(np.asarray(a, float)), np.sort(np.asarray(b, float))
+    grid = np.concatenate([x, y])
+    d = float(
+        np.max(
+            np.abs(np.searchsorted(x, grid, "right") / len(x) - np.searchsorted(y, grid, "right") / len(y))
+        )
+    )
+    en = math.sqrt(len(x) * len(y) / (len(x) + len(y)))
+    lam = (en + 0.12 + 0.11 / en) * d
+    if lam < 1e-3:
+        return d, 1.0
+    p = 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))
+    return d, float(min(max(p, 0.0), 1.0))
+
+
+@dataclass
+class ScoreDrift:
+    ref_mean: float
+    ref_std: float
+    cur_mean: float
+    cur_std: float
+    mean_shift: float
+    """(current mean - reference mean) / reference std."""
+    ks_stat: float
+    ks_p: float
+
+
+def score_drift(ref: Sequence[float], cur: Sequence[float]) -> ScoreDrift:
+    r, c = np.asarray(ref, float), np.asarray(cur, float)
+    std = float(r.std(ddof=1)) if len(r) > 1 else 0.0
+    shift = (float(c.mean()) - float(r.mean())) / std if std > 0 else 0.0
+    d, p = ks_2samp(r, c)
+    return ScoreDrift(float(r.mean()), std, float(c.mean()), float(c.std(ddof=1)), shift, d, p)
+
+
+@dataclass
+class Gaussian:
+    """A Gaussian fitted on reference embeddings; covariance shrunk toward (trace/d)·I by `shrinkage`."""
+
+    mean: np.ndarray
+    precision: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray, shrinkage: float = 0.1) -> Gaussian:
+        x = np.asarray(x, float)
+        mean = x.mean(0)
+        cov = np.atleast_2d(np.cov(x, rowvar=False))
+        target = np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
+        cov = (1 - shrinkage) * cov + shrinkage * target
+        return cls(mean, np.linalg.pinv(cov, hermitian=True))
+
+    def mahalanobis(self, x: np.ndarray) -> np.ndarray:
+        """sqrt((x - mean)ᵀ Σ⁻¹ (x - mean)) for each row of x."""
+        diff = np.asarray(x, float) - self.mean
+        return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, self.precision, diff), 0.0))
+
+
+@dataclass
+class OodDrift:
+    fpr: float
+    """The stated false-positive rate the threshold was calibrated to."""
+    threshold: float
+    """The (1 - fpr) quantile of held-out reference distances."""
+    cur_fraction: float
+    """Fraction of current samples beyond the threshold (expect ~fpr without drift)."""
+    n_fit: int
+    n_calibrate: int
+    ref_scores: list[float] = field(repr=False)
+    cur_scores: list[float] = field(repr=False)
+
+
+def ood_drift(
+    ref_emb: np.ndarray,
+    cur_emb: np.ndarray,
+    fpr: float = 0.05,
+    calibrate_frac: float = 0.3,
+    shrinkage: float = 0.1,
+    seed: int = 0,
+) -> OodDrift:
+    """Fit a Gaussian on (1 - calibrate_frac) of the reference, calibrate the threshold on the rest."""
+    ref_emb, cur_emb = np.asarray(ref_emb, float), np.asarray(cur_emb, float)
+    n = len(ref_emb)
+    n_cal = max(1, round(calibrate_frac * n))
+    if n - n_cal < 2:
+        raise ValueError(f"{n} reference samples are too few to fit and calibrate (need 3+, better 200+)")
+    order = np.random.default_rng(seed).permutation(n)
+    gauss = Gaussian.fit(ref_emb[order[n_cal:]], shrinkage)
+    held = gauss.mahalanobis(ref_emb[order[:n_cal]])
+    threshold = float(np.quantile(held, 1 - fpr, method="higher"))
+    cur = gauss.mahalanobis(cur_emb)
+    return OodDrift(
+        fpr, threshold, float((cur > threshold).mean()), n - n_cal, n_cal, held.tolist(), cur.tolist()
+    )
+
+
+def auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """P(score of a random positive > score of a random negative), ties counting half (Mann-Whitney)."""
+    y, s = np.asarray(labels), np.asarray(scores, float)
+    pos, neg = s[y == 1], s[y == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 300) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method (x standardised; d is small enough)."""
+    n, d = x.shape
+    xb = np.hstack([x, np.ones((n, 1))])
+    theta = np.zeros(d + 1)
+    reg = np.full(d + 1, l2)
+    reg[-1] = 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-np.clip(xb @ theta, -30, 30)))
+        grad = xb.T @ (p - y) / n + reg * theta
+        hess = (xb * (p * (1 - p))[:, None]).T @ xb / n + np.diag(reg) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    w, b = theta[:-1], float(theta[-1])
+    return w, b
+
+
+def classifier_auroc(
+    ref_emb: np.ndarray,
+    cur_emb: np.ndarray,
+    folds: int = 5,
+    l2: float = 1.0,
+    max_dims: int = 64,
+    seed: int = 0,
+) -> float:
+    """Cross-validated AUROC of a logistic regression telling reference (0) from current (1) embeddings.
+
+    Features are projected on the reference's top `max_dims` principal directions (fitted per fold on
+    the training part) and standardised; out-of-fold scores of all samples give one AUROC.
+    """
+    x = np.vstack([np.asarray(ref_emb, float), np.asarray(cur_emb, float)])
+    y = np.concatenate([np.zeros(len(ref_emb)), np.ones(len(cur_emb))])
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(y), int)
+    for cls in (0, 1):  # stratified folds
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        fold_of[idx] = np.arange(len(idx)) % folds
+    out = np.zeros(len(y))
+    for k in range(folds):
+        train, test = fold_of != k, fold_of == k
+        mu = x[train].mean(0)
+        _, _, vt = np.linalg.svd(x[train] - mu, full_matrices=False)
+        proj = vt[:max_dims].T
+        z_train, z_test = (x[train] - mu) @ proj, (x[test] - mu) @ proj
+        sd = z_train.std(0) + 1e-8
+        w, b = _logistic(z_train / sd, y[train], l2)
+        out[test] = (z_test / sd) @ w + b
+    return auroc(y.astype(int), out)
+
+
+@dataclass
+class Disagreement:
+    ref_mean_std: float
+    cur_mean_std: float
+    ratio: float
+    """cur_mean_std / ref_mean_std: how much more the members disagree on the current policy."""
+    cur_std: list[float] = field(repr=False)
+
+
+def disagreement(
+    ref_members: Sequence[Sequence[float]], cur_members: Sequence[Sequence[float]]
+) -> Disagreement:
+    """Std across members (member-major k × n lists, as EnsembleScorer.score_members returns)."""
+    r, c = np.asarray(ref_members, float).std(0), np.asarray(cur_members, float).std(0)
+    ratio = float(c.mean() / r.mean()) if r.mean() > 0 else float("inf")
+    return Disagreement(float(r.mean()), float(c.mean()), ratio, c.tolist())
+
+
+# --- verdict --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Thresholds:
+    """When drift is worth acting on; a signal at or past its `retrain_*` value says retrain, past its
+    `watch_*` value says watch. Every field is a `rewardlab drift` flag (--retrain-auroc ...)."""
+
+    fpr: float = 0.05
+    """False-positive rate the Mahalanobis threshold is calibrated to on held-out reference samples."""
+    watch_auroc: float = 0.6
+    retrain_auroc: float = 0.75
+    """Classifier two-sample AUROC (0.5 = indistinguishable)."""
+    watch_ood_excess: float = 0.1
+    retrain_ood_excess: float = 0.25
+    """Fraction of current samples beyond the OOD threshold, minus fpr."""
+    watch_shift: float = 0.5
+    retrain_shift: float = 1.0
+    """|mean reward shift| in reference standard deviations."""
+    ks_alpha: float = 0.01
+    """A KS p-value below this says watch (it never says retrain alone: with many samples tiny
+    differences are significant)."""
+    watch_disagreement: float = 1.5
+    retrain_disagreement: float = 2.0
+    """Ensemble disagreement on current / on reference."""
+
+
+@dataclass
+class DriftResult:
+    model: str
+    reference: str
+    current: str
+    n_ref: int
+    n_cur: int
+    thresholds: Thresholds
+    scores: ScoreDrift
+    ood: OodDrift
+    auroc: float
+    disagreement: Disagreement | None
+    verdict: str
+    reasons: list[str]
+    ref_rewards: list[float] = field(repr=False)
+    cur_rewards: list[float] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verdict(
+    t: Thresholds, scores: ScoreDrift, ood: OodDrift, auc: float, dis: Disagreement | None
+) -> tuple[str, list[str]]:
+    """The verdict and one reason per signal past a threshold (or why everything is fine)."""
+    level, reasons = 0, []
+
+    def check(value: float, watch: float, retrain: float, text: str) -> None:
+        nonlocal level
+        if value >= retrain:
+            level = 2
+            reasons.append(f"{text} ≥ {retrain:g} (retrain)")
+        elif value >= watch:
+            level = max(level, 1)
+            reasons.append(f"{text} ≥ {watch:g} (watch)")
+
+    check(auc, t.watch_auroc, t.retrain_auroc, f"classifier AUROC {auc:.3f}")
+    excess = ood.cur_fraction - ood.fpr
+    check(
+        excess,
+        t.watch_ood_excess,
+        t.retrain_ood_excess,
+        f"{100 * ood.cur_fraction:.1f}% beyond the OOD threshold, excess over fpr {excess:.3f}",
+    )
+    check(
+        abs(scores.mean_shift),
+        t.watch_shift,
+        t.retrain_shift,
+        f"|reward shift| {abs(scores.mean_shift):.2f} std",
+    )
+    if dis is not None:
+        check(
+            dis.ratio,
+            t.watch_disagreement,
+            t.retrain_disagreement,
+            f"ensemble disagreement ratio {dis.ratio:.2f}",
+        )
+    if scores.ks_p < t.ks_alpha:
+        level = max(level, 1)
+        reasons.append(f"KS p = {scores.ks_p:.2g} < {t.ks_alpha:g} (watch)")
+    if not reasons:
+        reasons.append("no signal past its watch threshold")
+    return VERDICTS[level], reasons
+
+
+def drift(
+    scorer: Any,
+    reference: Sequence[Sample],
+    current: Sequence[Sample],
+    thresholds: Thresholds | None = None,
+    reporter: Reporter | None = None,
+    *,
+    model: str = "",
+    reference_name: str = "",
+    current_name: str = "",
+    seed: int = 0,
+) -> DriftResult:
+    """All drift signals for `current` against `reference`. `scorer` is a `Scorer` or an `EnsembleScorer`
+    (embeddings then come from its first member, rewards from the combination rule)."""
+    t = thresholds or Thresholds()
+    reporter = reporter or Reporter()
+    members = getattr(scorer, "scorers", None)
+    embedder = members[0] if members else scorer
+    sets = {}
+    for name, samples in (("reference", reference), ("current", current)):
+        prompts, responses = [s.prompt for s in samples], [s.response for s in samples]
+        reporter.message(f"embedding and scoring {len(samples)} {name} samples")
+        emb = np.asarray(embedder.embed(prompts, responses), float)
+        per_member = scorer.score_members(prompts, responses) if members else None
+        rewards = scorer.score(prompts, responses) if members else None
+        if rewards is None:
+            rewards = embedder.score(prompts, responses)
+        sets[name] = (emb, list(rewards), per_member)
+    (ref_emb, ref_r, ref_m), (cur_emb, cur_r, cur_m) = sets["reference"], sets["current"]
+    scores = score_drift(ref_r, cur_r)
+    ood = ood_drift(ref_emb, cur_emb, fpr=t.fpr, seed=seed)
+    auc = classifier_auroc(ref_emb, cur_emb, seed=seed)
+    dis = disagreement(ref_m, cur_m) if members else None
+    v, reasons = verdict(t, scores, ood, auc, dis)
+    return DriftResult(
+        model,
+        reference_name,
+        current_name,
+        len(reference),
+        len(current),
+        t,
+        scores,
+        ood,
+        auc,
+        dis,
+        v,
+        reasons,
+        ref_r,
+        cur_r,
+    )
+
+
+# --- what to label ---------------------------------------------------------------------------------------
+
+
+def _ranks01(x: Sequence[float]) -> np.ndarray:
+    r = np.argsort(np.argsort(np.asarray(x, float)))
+    return r / max(len(r) - 1, 1)
+
+
+def select(result: DriftResult, current: Sequence[Sample], k: int, by: str = "ood") -> list[dict[str, Any]]:
+    """The `k` current prompts most worth annotating, as annotation-import rows
+    ``{"prompt", "responses", "drift_score"}``: each prompt is worth its most novel response (highest
+    Mahalanobis distance, ensemble disagreement, or `mix`: the mean of the two percentile ranks), and
+    brings all its current responses. Prompts with a single response cannot be ranked and are skipped."""
+    if by not in SELECT_BY:
+        raise ValueError(f"--select-by must be one of {', '.join(SELECT_BY)}, got {by!r}")
+    if by != "ood" and result.disagreement is None:
+        raise ValueError(f"--select-by {by} needs an ensemble MODEL (an ensemble.json folder)")
+    if by == "ood":
+        value = np.asarray(result.ood.cur_scores)
+    elif by == "disagreement":
+        value = np.asarray(result.disagreement.cur_std)
+    else:
+        value = (_ranks01(result.ood.cur_scores) + _ranks01(result.disagreement.cur_std)) / 2
+    groups: dict[str, dict[str, Any]] = {}
+    for s, v in zip(current, value, strict=True):
+        key = json.dumps(s.prompt, sort_keys=True)
+        g = groups.setdefault(key, {"prompt": s.prompt, "responses": [], "drift_score": -math.inf})
+        if s.response not in g["responses"]:
+            g["responses"].append(s.response)
+        g["drift_score"] = max(g["drift_score"], float(v))
+    rankable = [g for g in groups.values() if len(g["responses"]) >= 2]
+    return sorted(rankable, key=lambda g: -g["drift_score"])[:k]

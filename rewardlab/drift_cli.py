@@ -1,0 +1,101 @@
+"""`rewardlab drift`: has the policy drifted from what the reward model knows? (a thin layer)
+
+    rewardlab drift runs/demo --reference ref.jsonl --current cur.jsonl
+    rewardlab drift runs/ens --reference ref.jsonl --current cur.jsonl --select 50 --select-by mix
+
+Writes report.md, report.html, report.json (default: MODEL/drift) and, with --select K, select.jsonl in
+the annotation app's import format. The work is in rewardlab.drift; docs/drift.md explains it.
+Exit status: 0 fine, 0 watch, 3 retrain (so a scheduled job can act on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+RETRAIN_EXIT = 3
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from rewardlab.cli import _quiet_libraries
+    from rewardlab.drift import Thresholds, drift, read_samples, select
+    from rewardlab.drift_report import write_drift_report
+    from rewardlab.ensemble import load_scorer
+    from rewardlab.progress import RichReporter
+
+    _quiet_libraries()
+    reporter = RichReporter()
+    thresholds = Thresholds(**{f.name: getattr(args, f.name) for f in fields(Thresholds)})
+    reference, current = read_samples(args.reference), read_samples(args.current)
+    scorer = load_scorer(args.model, device=args.device)
+    result = drift(
+        scorer,
+        reference,
+        current,
+        thresholds,
+        reporter,
+        model=args.model,
+        reference_name=args.reference,
+        current_name=args.current,
+        seed=args.seed,
+    )
+    out = Path(args.output or Path(args.model) / "drift")
+    files = write_drift_report(result, out)
+    reporter.message(f"[bold]verdict: {result.verdict}[/bold] ({'; '.join(result.reasons)})")
+    reporter.message(f"report: {files.html}  (also {files.markdown.name}, {files.json.name})")
+    if args.select:
+        rows = select(result, current, args.select, by=args.select_by)
+        path = out / "select.jsonl"
+        with open(path, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        reporter.message(f"{len(rows)} prompts to annotate: {path}  (rewardlab annotate import {path})")
+    return RETRAIN_EXIT if result.verdict == "retrain" else 0
+
+
+def register(subparsers: Any) -> None:
+    from rewardlab.drift import SELECT_BY, Thresholds
+
+    p = subparsers.add_parser(
+        "drift",
+        help="Compare the current policy's responses with the reference: reward shift, OOD fraction, "
+        "classifier AUROC, ensemble disagreement; verdict retrain/watch/fine (docs/drift.md).",
+    )
+    p.add_argument("model", help="Reward-model folder (or an ensemble folder, for disagreement).")
+    p.add_argument(
+        "--reference",
+        required=True,
+        metavar="REF",
+        help="JSONL of prompt + response(s): the training data or training-time policy samples.",
+    )
+    p.add_argument("--current", required=True, metavar="CUR", help="JSONL of the current policy's responses.")
+    p.add_argument(
+        "--select",
+        type=int,
+        default=0,
+        metavar="K",
+        help="Write the K current prompts most worth annotating to DIR/select.jsonl.",
+    )
+    p.add_argument(
+        "--select-by",
+        choices=SELECT_BY,
+        default="ood",
+        help="Rank prompts by Mahalanobis distance, ensemble disagreement, or both (mix).",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="DIR", default=None, help="Report folder (default: MODEL/drift)."
+    )
+    p.add_argument("--seed", type=int, default=0, help="Seed of the calibration split and CV folds.")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available).")
+    defaults = Thresholds()
+    for f in fields(Thresholds):
+        p.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=float,
+            default=getattr(defaults, f.name),
+            help=f"(default {getattr(defaults, f.name):g}; see docs/drift.md)",
+        )
+    p.set_defaults(func=cmd_drift)

@@ -1,0 +1,208 @@
+"""Drift statistics on synthetic embeddings with a known shift (and none), hand-derived values, the
+verdict, selection in the annotation import format, `Scorer.embed`, and a tiny `rewardlab drift` run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from rewardlab.drift import (
+    DataError,
+    Disagreement,
+    Gaussian,
+    Sample,
+    ScoreDrift,
+    Thresholds,
+    auroc,
+    classifier_auroc,
+    disagreement,
+    ks_2samp,
+    ood_drift,
+    read_samples,
+    score_drift,
+    select,
+    verdict,
+)
+
+
+def _gauss(seed: int, n: int = 400, d: int = 16, shift: float = 0.0, dims: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=(n, d))
+    x[:, :dims] += shift
+    return x
+
+
+def test_ks_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=300), rng.normal(0.3, 1, size=200)
+    d, p = ks_2samp(a, b)
+    ref = stats.ks_2samp(a, b, method="asymp")
+    assert d == pytest.approx(ref.statistic, abs=1e-12)
+    assert p == pytest.approx(ref.pvalue, rel=0.1)
+    assert ks_2samp([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == (0.0, 1.0)
+
+
+def test_score_drift_hand_values():
+    ref = [0.0, 1.0, 2.0, 3.0]  # mean 1.5, sample std sqrt(5/3)
+    std = math.sqrt(5 / 3)
+    s = score_drift(ref, [x + std for x in ref])
+    assert s.ref_std == pytest.approx(std)
+    assert s.mean_shift == pytest.approx(1.0)
+    assert s.ks_stat == pytest.approx(0.5)  # the ECDFs differ by 2 of 4 steps at x = 1.29 .. 2
+    assert score_drift(ref, ref).mean_shift == 0.0
+
+
+def test_mahalanobis_hand_computed():
+    x = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])  # mean 0, cov diag(2/3, 8/3)
+    g = Gaussian.fit(x, shrinkage=0.0)
+    assert g.mahalanobis(np.array([[1.0, 2.0]]))[0] == pytest.approx(math.sqrt(1.5 + 1.5))
+    # shrinkage 0.5 toward (trace/2)·I = 5/3: cov diag(7/6, 13/6)
+    g = Gaussian.fit(x, shrinkage=0.5)
+    assert g.mahalanobis(np.array([[1.0, 2.0]]))[0] == pytest.approx(math.sqrt(6 / 7 + 24 / 13))
+
+
+def test_ood_threshold_holds_its_false_positive_rate_and_catches_a_shift():
+    fractions = [ood_drift(_gauss(s), _gauss(100 + s), fpr=0.05, seed=s).cur_fraction for s in range(20)]
+    assert 0.03 <= float(np.mean(fractions)) <= 0.07  # a fresh sample of the reference: ~fpr beyond
+    shifted = ood_drift(_gauss(0), _gauss(1, shift=3.0, dims=4), fpr=0.05)
+    assert shifted.cur_fraction > 0.9
+    assert shifted.n_calibrate == 120 and shifted.n_fit == 280
+
+
+def test_auroc_hand_value_with_tie():
+    # pairs (pos, neg): 0.9>0.5, 0.9>0.1, 0.5=0.5 (half), 0.5>0.1 -> 3.5 / 4
+    assert auroc([1, 1, 0, 0], [0.9, 0.5, 0.5, 0.1]) == pytest.approx(0.875)
+
+
+def test_classifier_auroc_half_without_shift_high_with_shift():
+    none = [classifier_auroc(_gauss(s, 200), _gauss(50 + s, 200), seed=s) for s in range(3)]
+    assert all(0.38 < a < 0.62 for a in none)
+    assert abs(float(np.mean(none)) - 0.5) < 0.06
+    # a mean shift of 1.5 in one coordinate: the best possible AUROC is Φ(1.5 / √2) = 0.856
+    best = 0.5 * (1 + math.erf(1.5 / 2))
+    assert best - 0.07 < classifier_auroc(_gauss(0, 200), _gauss(1, 200, shift=1.5, dims=1)) <= best + 0.03
+
+
+def test_disagreement_ratio():
+    d = disagreement([[0.0, 0.0], [2.0, 2.0]], [[0.0, 0.0], [4.0, 6.0]])  # stds 1,1 vs 2,3
+    assert (d.ref_mean_std, d.cur_mean_std, d.ratio) == (1.0, 2.5, 2.5)
+    assert d.cur_std == [2.0, 3.0]
+
+
+def _ood(frac: float) -> object:
+    return ood_drift(_gauss(0, 40, 2), _gauss(1, 10, 2), fpr=0.05).__class__(0.05, 1.0, frac, 28, 12, [], [])
+
+
+def test_verdict_levels_and_configurable_thresholds():
+    calm = ScoreDrift(0, 1, 0.1, 1, 0.1, 0.05, 0.5)
+    assert verdict(Thresholds(), calm, _ood(0.06), 0.52, None)[0] == "fine"
+    v, reasons = verdict(Thresholds(), calm, _ood(0.06), 0.65, None)
+    assert v == "watch" and "AUROC 0.650" in reasons[0]
+    assert verdict(Thresholds(), calm, _ood(0.40), 0.52, None)[0] == "retrain"
+    assert verdict(Thresholds(retrain_ood_excess=0.5), calm, _ood(0.40), 0.52, None)[0] == "watch"
+    dis = Disagreement(1.0, 2.5, 2.5, [])
+    assert verdict(Thresholds(), calm, _ood(0.06), 0.52, dis)[0] == "retrain"
+    ks = ScoreDrift(0, 1, 0.1, 1, 0.1, 0.2, 1e-4)
+    assert verdict(Thresholds(), ks, _ood(0.06), 0.52, None)[0] == "watch"
+
+
+def test_select_groups_by_prompt_in_import_format():
+    from rewardlab.drift import DriftResult
+
+    cur = [Sample("p1", "a"), Sample("p1", "b"), Sample("p2", "c"), Sample("p2", "d"), Sample("p3", "e")]
+    ood = _ood(0.0)
+    ood.cur_scores = [1.0, 5.0, 3.0, 2.0, 9.0]  # p3 is most novel but has one response: cannot be ranked
+    r = DriftResult(
+        "m", "r", "c", 5, 5, Thresholds(), score_drift([0, 1], [0, 1]), ood, 0.5, None, "fine", [], [], []
+    )
+    rows = select(r, cur, 1)
+    assert rows == [{"prompt": "p1", "responses": ["a", "b"], "drift_score": 5.0}]
+    assert [row["prompt"] for row in select(r, cur, 5)] == ["p1", "p2"]
+    with pytest.raises(ValueError, match="ensemble"):
+        select(r, cur, 1, by="disagreement")
+
+
+def test_read_samples_formats_and_errors(tmp_path):
+    f = tmp_path / "x.jsonl"
+    rows = [
+        {"prompt": "a", "response": "r1"},
+        {"prompt": "b", "responses": ["r2", "r3"]},
+        {"prompt": "c", "candidates": [{"text": "r4", "score": 1}]},
+        {"prompt": "d", "chosen": "r5", "rejected": "r6"},
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert [(s.prompt, s.response) for s in read_samples(f)] == [
+        ("a", "r1"),
+        ("b", "r2"),
+        ("b", "r3"),
+        ("c", "r4"),
+        ("d", "r5"),
+        ("d", "r6"),
+    ]
+    f.write_text('{"prompt": "a", "response": "r"}\n{"prompt": "b"}\n')
+    with pytest.raises(DataError, match=r"x\.jsonl:2"):
+        read_samples(f)
+
+
+def test_embed_is_what_the_head_reads(tiny_backbone):
+    import torch
+
+    from rewardlab.modeling import build_reward_model, score_head
+    from rewardlab.scoring import Scorer
+
+    for kind, pooling in (("gpt2", "auto"), ("bert", "auto"), ("llama", "mean")):
+        model, enc, card = build_reward_model(tiny_backbone(kind), pooling=pooling)
+        scorer = Scorer(model, enc, card, "cpu")
+        prompts, responses = ["hello world", "a"], ["the answer is good for you", "no"]
+        emb = torch.tensor(scorer.embed(prompts, responses))
+        assert emb.shape == (2, model.config.hidden_size)
+        head = score_head(model.hf_model)(emb)[:, 0].tolist()
+        assert head == pytest.approx(scorer.score(prompts, responses), abs=1e-5)
+
+
+def test_cli_end_to_end(tiny_backbone, tmp_path):
+    from rewardlab.cli import main
+    from rewardlab.modeling import build_reward_model, save_reward_model
+
+    model, enc, card = build_reward_model(tiny_backbone("gpt2"))
+    save_reward_model(model, enc, card, tmp_path / "rm")
+    ref, cur = tmp_path / "ref.jsonl", tmp_path / "cur.jsonl"
+    words = "the a good answer help explain recipe bread cake python code book".split()
+    rng = np.random.default_rng(0)
+    with open(ref, "w") as f:
+        for i in range(40):
+            f.write(
+                json.dumps({"prompt": f"question {i}", "response": " ".join(rng.choice(words, 6))}) + "\n"
+            )
+    with open(cur, "w") as f:
+        for i in range(15):
+            f.write(
+                json.dumps({"prompt": f"ask {i}", "responses": ["sorry " * 20, "cannot please " * 15]}) + "\n"
+            )
+    out = tmp_path / "drift"
+    code = main(
+        [
+            "drift",
+            str(tmp_path / "rm"),
+            "--reference",
+            str(ref),
+            "--current",
+            str(cur),
+            "--select",
+            "4",
+            "-o",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert code == (3 if report["verdict"] == "retrain" else 0)
+    assert report["n_ref"] == 40 and report["n_cur"] == 30
+    assert report["auroc"] > 0.9  # long repeated apologies vs short word salad: trivially separable
+    assert "Drift:" in (out / "report.md").read_text() and (out / "report.html").exists()
+    rows = [json.loads(line) for line in (out / "select.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(len(r["responses"]) == 2 and r["prompt"].startswith("ask") for r in rows)
