@@ -371,7 +371,7 @@ def test_graceful_shutdown_drains_in_flight_requests(model_dir, scorer, tmp_path
     port = free_port()
     log = tmp_path / "server.log"
     cmd = [sys.executable, "-m", "rewardlab", "-v", "serve", model_dir, "--port", str(port),
-           "--max-wait-ms", "1500", "--access-log"]  # fmt: skip
+           "--max-wait-ms", "3000", "--access-log"]  # fmt: skip
     env = {**os.environ, "REWARDLAB_SERVE_TOKEN": ""}
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -384,7 +384,7 @@ def test_graceful_shutdown_drains_in_flight_requests(model_dir, scorer, tmp_path
         texts = [[f"{SECRET} number {i}", "hello world"] for i in range(4)]
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(client.score, texts=t) for t in texts]
-            time.sleep(0.5)  # the requests now wait in the batcher (max wait 1.5 s)
+            _wait_for_metric(url, "rewardlab_queue_texts", 8)  # all four wait in the batcher (max 3 s)
             proc.send_signal(signal.SIGTERM)
             results = [f.result(timeout=30) for f in futures]
         assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
@@ -398,6 +398,16 @@ def test_graceful_shutdown_drains_in_flight_requests(model_dir, scorer, tmp_path
     out = log.read_text()
     assert "POST /score" in out and "batch: 4 requests" in out  # the logs were really there
     assert SECRET not in out
+
+
+def _wait_for_metric(url: str, name: str, value: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in httpx.get(url + "/metrics", timeout=5).text.splitlines():
+            if line.startswith(name + " ") and int(float(line.split()[-1])) == value:
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"{name} never reached {value}")
 
 
 def _ready(client: RewardClient) -> bool:
