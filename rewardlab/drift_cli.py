@@ -6,6 +6,10 @@
 Writes report.md, report.html, report.json (default: MODEL/drift) and, with --select K, select.jsonl in
 the annotation app's import format. The work is in rewardlab.drift; docs/drift.md explains it.
 Exit status: 0 fine, 0 watch, 3 retrain (so a scheduled job can act on it).
+
+    rewardlab retrain runs/demo --new labelled.jsonl --old train.jsonl --replay 0.3 -o runs/demo-2
+
+continues training with replay of old data (rewardlab.retrain).
 """
 
 from __future__ import annotations
@@ -56,6 +60,35 @@ def cmd_drift(args: argparse.Namespace) -> int:
     return RETRAIN_EXIT if result.verdict == "retrain" else 0
 
 
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from rewardlab.cli import _quiet_libraries
+    from rewardlab.progress import RichReporter
+    from rewardlab.retrain import RetrainConfig, retrain
+
+    _quiet_libraries()
+    reporter = RichReporter()
+    cfg = RetrainConfig(
+        model=args.model,
+        new_data=args.new,
+        old_data=args.old,
+        output_dir=args.output,
+        replay=args.replay,
+        old_test=args.old_test,
+        new_test=args.new_test,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        max_steps=args.max_steps,
+        seed=args.seed,
+    )
+    result = retrain(cfg, reporter)
+    for name in result.before:
+        b, a = result.before[name]["accuracy"], result.after[name]["accuracy"]
+        reporter.message(f"{name} held-out accuracy: {100 * b:.1f}% before -> {100 * a:.1f}% after")
+    reporter.message(f"model and retrain.json in {result.output_dir}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     from rewardlab.drift import SELECT_BY, Thresholds
 
@@ -99,3 +132,22 @@ def register(subparsers: Any) -> None:
             help=f"(default {getattr(defaults, f.name):g}; see docs/drift.md)",
         )
     p.set_defaults(func=cmd_drift)
+
+    r = subparsers.add_parser(
+        "retrain",
+        help="Continue training a reward model on new comparisons with replay of old data; accuracy on "
+        "old and new held-out sets before and after (docs/drift.md).",
+    )
+    r.add_argument("model", help="Saved reward-model folder to continue from.")
+    r.add_argument("--new", required=True, help="New comparisons (JSONL, docs/formats.md).")
+    r.add_argument("--old", required=True, help="The old training data (same format as --new).")
+    r.add_argument("--replay", type=float, default=0.3, help="Fraction of old rows mixed in (default 0.3).")
+    r.add_argument("--old-test", default=None, help="Held-out set of the old distribution.")
+    r.add_argument("--new-test", default=None, help="Held-out set of the new distribution.")
+    r.add_argument("-o", "--output", required=True, metavar="DIR", help="Folder for the retrained model.")
+    r.add_argument("--epochs", type=float, default=1.0, help="Passes over the mix (default 1).")
+    r.add_argument("--lr", type=float, default=5e-5, help="Peak learning rate (default 5e-5).")
+    r.add_argument("--batch-size", type=int, default=4, help="Prompts per batch (default 4).")
+    r.add_argument("--max-steps", type=int, default=0, help="Stop after N optimizer steps (0: no limit).")
+    r.add_argument("--seed", type=int, default=0, help="Seed of the replay sample and the data order.")
+    r.set_defaults(func=cmd_retrain)

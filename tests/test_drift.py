@@ -206,3 +206,56 @@ def test_cli_end_to_end(tiny_backbone, tmp_path):
     assert "Drift:" in (out / "report.md").read_text() and (out / "report.html").exists()
     rows = [json.loads(line) for line in (out / "select.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(len(r["responses"]) == 2 and r["prompt"].startswith("ask") for r in rows)
+
+
+def test_replay_mix_counts():
+    from rewardlab.retrain import replay_mix
+
+    new, old = [f"n{i}" for i in range(5)], [f"o{i}" for i in range(10)]
+    mixed = replay_mix(new, old, 0.3, seed=1)
+    assert len(mixed) == 8 and set(new) <= set(mixed) and sum(m.startswith("o") for m in mixed) == 3
+    assert mixed == replay_mix(new, old, 0.3, seed=1)
+    assert sorted(replay_mix(new, old, 0.0)) == sorted(new)
+    with pytest.raises(ValueError, match="--replay"):
+        replay_mix(new, old, 1.5)
+
+
+def test_retrain_continues_from_the_saved_model(tiny_backbone, tmp_path):
+    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.retrain import RetrainConfig, retrain
+    from rewardlab.scoring import Scorer
+
+    model, enc, card = build_reward_model(tiny_backbone("gpt2"))
+    save_reward_model(model, enc, card, tmp_path / "rm")
+
+    def write(path, start, n):
+        with open(path, "w") as f:
+            for i in range(start, start + n):
+                f.write(
+                    json.dumps({"prompt": f"question {i}", "chosen": "good answer help", "rejected": "no"})
+                    + "\n"
+                )
+
+    write(tmp_path / "old.jsonl", 0, 20)
+    write(tmp_path / "new.jsonl", 100, 10)
+    write(tmp_path / "test.jsonl", 200, 5)
+    cfg = RetrainConfig(
+        model=str(tmp_path / "rm"),
+        new_data=str(tmp_path / "new.jsonl"),
+        old_data=str(tmp_path / "old.jsonl"),
+        output_dir=str(tmp_path / "re"),
+        replay=0.5,
+        old_test=str(tmp_path / "test.jsonl"),
+        new_test=str(tmp_path / "test.jsonl"),
+        lr=0.0,
+        max_steps=1,
+        batch_size=4,
+    )
+    result = retrain(cfg)
+    assert (result.new_rows, result.replayed_rows) == (10, 10)
+    # lr 0: the retrained model is the saved one, head included (a fresh head would score differently)
+    before = Scorer.from_pretrained(tmp_path / "rm", device="cpu").score(["q"], ["good answer"])
+    after = Scorer.from_pretrained(tmp_path / "re", device="cpu").score(["q"], ["good answer"])
+    assert after == pytest.approx(before, abs=1e-5)
+    assert result.before["old"]["accuracy"] == pytest.approx(result.after["old"]["accuracy"])
+    assert json.loads((tmp_path / "re" / "retrain.json").read_text())["replayed_rows"] == 10

@@ -1,0 +1,125 @@
+"""Retrain a reward model on fresh comparisons of the current policy without forgetting the old ones.
+
+Training continues from a saved reward model (its folder is the backbone, so the trained head is kept)
+on the new comparisons plus a replayed random fraction of the old training rows, through the one
+training loop (`rewardlab.train.train`). The model before and after is evaluated on the old and the new
+held-out sets, so forgetting (old accuracy falling) is visible next to the gain on the new distribution.
+
+    rewardlab retrain runs/demo --new labelled.jsonl --old train.jsonl --replay 0.3 \\
+        --old-test old_test.jsonl --new-test new_test.jsonl -o runs/demo-retrained
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rewardlab.progress import Reporter
+
+
+@dataclass
+class RetrainConfig:
+    model: str
+    """Saved reward-model folder to continue from."""
+    new_data: str
+    """New comparisons (JSONL; docs/formats.md), e.g. annotations of `rewardlab drift --select` output."""
+    old_data: str
+    """The data the model was trained on (JSONL in the same format as new_data)."""
+    output_dir: str
+    replay: float = 0.3
+    """Fraction of the old rows mixed in (0: none, 1: all of them)."""
+    old_test: str | None = None
+    new_test: str | None = None
+    epochs: float = 1.0
+    lr: float = 5e-5
+    batch_size: int = 4
+    max_steps: int = 0
+    seed: int = 0
+
+
+@dataclass
+class RetrainResult:
+    output_dir: str
+    mixed_data: str
+    new_rows: int
+    replayed_rows: int
+    before: dict[str, Any] = field(default_factory=dict)
+    """Accuracy of the original model on "old" / "new" held-out sets (EvalResult.to_dict())."""
+    after: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _rows(path: str) -> list[str]:
+    lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines:
+        raise ValueError(f"{path}: no rows")
+    return lines
+
+
+def replay_mix(new_rows: list[str], old_rows: list[str], fraction: float, seed: int = 0) -> list[str]:
+    """The new rows plus round(fraction × len(old_rows)) old rows drawn without replacement, shuffled."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"--replay must be in [0, 1], got {fraction}")
+    rng = random.Random(f"rewardlab-replay:{seed}")
+    mixed = list(new_rows) + rng.sample(list(old_rows), round(fraction * len(old_rows)))
+    rng.shuffle(mixed)
+    return mixed
+
+
+def _evaluate(model: str, sets: dict[str, str]) -> dict[str, Any]:
+    from rewardlab.data import load_preferences
+    from rewardlab.evaluate import evaluate
+    from rewardlab.scoring import Scorer
+
+    scorer = Scorer.from_pretrained(model)
+    out = {}
+    for name, path in sets.items():
+        groups, _ = load_preferences(path)
+        out[name] = evaluate(scorer, groups, n_boot=200).to_dict()
+    return out
+
+
+def retrain(cfg: RetrainConfig, reporter: Reporter | None = None) -> RetrainResult:
+    """Continue training `cfg.model` on new + replayed old rows; evaluate before and after."""
+    from rewardlab.config import TrainConfig
+    from rewardlab.modeling import ModelCard
+    from rewardlab.train import train
+
+    reporter = reporter or Reporter()
+    card = ModelCard.load(cfg.model)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    new_rows, old_rows = _rows(cfg.new_data), _rows(cfg.old_data)
+    mixed = replay_mix(new_rows, old_rows, cfg.replay, cfg.seed)
+    mixed_path = out / "replay_mix.jsonl"
+    mixed_path.write_text("".join(line + "\n" for line in mixed), encoding="utf-8")
+    reporter.message(
+        f"{len(new_rows)} new rows + {len(mixed) - len(new_rows)} replayed old rows -> {mixed_path}"
+    )
+    sets = {k: v for k, v in (("old", cfg.old_test), ("new", cfg.new_test)) if v}
+    before = _evaluate(cfg.model, sets) if sets else {}
+    train_cfg = TrainConfig(
+        data=str(mixed_path),
+        backbone=cfg.model,
+        pooling=card.pooling,
+        max_length=card.max_length,
+        truncation=card.truncation,
+        output_dir=str(out),
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        max_steps=cfg.max_steps,
+        seed=cfg.seed,
+    )
+    train(train_cfg, reporter)
+    after = _evaluate(str(out), sets) if sets else {}
+    result = RetrainResult(
+        str(out), str(mixed_path), len(new_rows), len(mixed) - len(new_rows), before, after
+    )
+    (out / "retrain.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return result
