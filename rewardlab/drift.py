@@ -150,6 +150,16 @@ class OodDrift:
     cur_scores: list[float] = field(repr=False)
 
 
+def _group_ids(n: int, groups: Sequence[Any] | None) -> np.ndarray:
+    """An integer id per sample; samples sharing a group (e.g. a prompt) share an id."""
+    if groups is None:
+        return np.arange(n)
+    if len(groups) != n:
+        raise ValueError(f"{len(groups)} group labels for {n} samples")
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(json.dumps(g, sort_keys=True), len(ids)) for g in groups])
+
+
 def ood_drift(
     ref_emb: np.ndarray,
     cur_emb: np.ndarray,
@@ -157,20 +167,32 @@ def ood_drift(
     calibrate_frac: float = 0.3,
     shrinkage: float = 0.1,
     seed: int = 0,
+    ref_groups: Sequence[Any] | None = None,
 ) -> OodDrift:
-    """Fit a Gaussian on (1 - calibrate_frac) of the reference, calibrate the threshold on the rest."""
+    """Fit a Gaussian on (1 - calibrate_frac) of the reference, calibrate the threshold on the rest.
+
+    With `ref_groups` (the prompts) the split is by group, so no calibration sample has a sibling
+    response in the fit set (siblings sit closer to the fit and would make the threshold too low)."""
     ref_emb, cur_emb = np.asarray(ref_emb, float), np.asarray(cur_emb, float)
     n = len(ref_emb)
-    n_cal = max(1, round(calibrate_frac * n))
-    if n - n_cal < 2:
+    gid = _group_ids(n, ref_groups)
+    n_groups = int(gid.max()) + 1
+    cal_groups = np.random.default_rng(seed).permutation(n_groups)[: max(1, round(calibrate_frac * n_groups))]
+    cal = np.isin(gid, cal_groups)
+    if (~cal).sum() < 2:
         raise ValueError(f"{n} reference samples are too few to fit and calibrate (need 3+, better 200+)")
-    order = np.random.default_rng(seed).permutation(n)
-    gauss = Gaussian.fit(ref_emb[order[n_cal:]], shrinkage)
-    held = gauss.mahalanobis(ref_emb[order[:n_cal]])
+    gauss = Gaussian.fit(ref_emb[~cal], shrinkage)
+    held = gauss.mahalanobis(ref_emb[cal])
     threshold = float(np.quantile(held, 1 - fpr, method="higher"))
     cur = gauss.mahalanobis(cur_emb)
     return OodDrift(
-        fpr, threshold, float((cur > threshold).mean()), n - n_cal, n_cal, held.tolist(), cur.tolist()
+        fpr,
+        threshold,
+        float((cur > threshold).mean()),
+        int((~cal).sum()),
+        int(cal.sum()),
+        held.tolist(),
+        cur.tolist(),
     )
 
 
@@ -211,19 +233,25 @@ def classifier_auroc(
     l2: float = 1.0,
     max_dims: int = 64,
     seed: int = 0,
+    groups: Sequence[Any] | None = None,
 ) -> float:
     """Cross-validated AUROC of a logistic regression telling reference (0) from current (1) embeddings.
 
     Features are projected on the reference's top `max_dims` principal directions (fitted per fold on
-    the training part) and standardised; out-of-fold scores of all samples give one AUROC.
+    the training part) and standardised; out-of-fold scores of all samples give one AUROC. `groups`
+    (one label per reference then current sample, e.g. the prompt) keeps each group inside one fold.
     """
     x = np.vstack([np.asarray(ref_emb, float), np.asarray(cur_emb, float)])
     y = np.concatenate([np.zeros(len(ref_emb)), np.ones(len(cur_emb))])
     rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(y), int)
-    for cls in (0, 1):  # stratified folds
-        idx = rng.permutation(np.flatnonzero(y == cls))
-        fold_of[idx] = np.arange(len(idx)) % folds
+    if groups is None:
+        fold_of = np.empty(len(y), int)
+        for cls in (0, 1):  # stratified folds
+            idx = rng.permutation(np.flatnonzero(y == cls))
+            fold_of[idx] = np.arange(len(idx)) % folds
+    else:  # whole groups per fold, so the classifier cannot recognise a prompt it saw in training
+        gid = _group_ids(len(y), groups)
+        fold_of = (rng.permutation(int(gid.max()) + 1) % folds)[gid]
     out = np.zeros(len(y))
     for k in range(folds):
         train, test = fold_of != k, fold_of == k
@@ -377,8 +405,9 @@ def drift(
         sets[name] = (emb, list(rewards), per_member)
     (ref_emb, ref_r, ref_m), (cur_emb, cur_r, cur_m) = sets["reference"], sets["current"]
     scores = score_drift(ref_r, cur_r)
-    ood = ood_drift(ref_emb, cur_emb, fpr=t.fpr, seed=seed)
-    auc = classifier_auroc(ref_emb, cur_emb, seed=seed)
+    ref_p, cur_p = [s.prompt for s in reference], [s.prompt for s in current]
+    ood = ood_drift(ref_emb, cur_emb, fpr=t.fpr, seed=seed, ref_groups=ref_p)
+    auc = classifier_auroc(ref_emb, cur_emb, seed=seed, groups=ref_p + cur_p)
     dis = disagreement(ref_m, cur_m) if members else None
     v, reasons = verdict(t, scores, ood, auc, dis)
     return DriftResult(

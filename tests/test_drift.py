@@ -259,3 +259,23 @@ def test_retrain_continues_from_the_saved_model(tiny_backbone, tmp_path):
     assert after == pytest.approx(before, abs=1e-5)
     assert result.before["old"]["accuracy"] == pytest.approx(result.after["old"]["accuracy"])
     assert json.loads((tmp_path / "re" / "retrain.json").read_text())["replayed_rows"] == 10
+
+
+def _prompted(seed: int, n_prompts: int = 100, per: int = 2, d: int = 16) -> tuple[np.ndarray, list[str]]:
+    """Responses of one prompt share a centre: siblings are near-duplicates, as with real policies."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_prompts, d))
+    x = np.repeat(centres, per, axis=0) + 0.1 * rng.normal(size=(n_prompts * per, d))
+    return x, [f"{seed}:{i}" for i in range(n_prompts) for _ in range(per)]
+
+
+def test_grouped_splits_keep_the_null_honest_with_sibling_responses():
+    fractions = []
+    for s in range(10):
+        (ref, rg), (cur, _) = _prompted(s), _prompted(100 + s)
+        fractions.append(ood_drift(ref, cur, fpr=0.05, seed=s, ref_groups=rg).cur_fraction)
+    assert 0.02 <= float(np.mean(fractions)) <= 0.09
+    (ref, rg), (cur, cg) = _prompted(0), _prompted(1)
+    assert 0.38 < classifier_auroc(ref, cur, groups=rg + cg) < 0.62
+    with pytest.raises(ValueError, match="group labels"):
+        classifier_auroc(ref, cur, groups=rg)
