@@ -125,3 +125,17 @@ def test_train_ensemble_members_differ(tiny_backbone, tmp_path):
     assert len(result.members) == 2
     with pytest.raises(ValueError, match="--eval-data"):
         train_ensemble(TrainConfig(data="x.jsonl", output_dir=str(tmp_path / "e2")), k=2)
+
+
+def test_ensemble_train_cli(tiny_backbone, tmp_path):
+    from rewardlab.cli import main
+
+    out = tmp_path / "ens"
+    args = ["ensemble", "train", "--k", "2", "--how", "seeds", "--rule", "uwo", "--lam", "0.3",
+            "--backbone", tiny_backbone("bert"), "--data", _pairs(tmp_path / "t.jsonl", 8),
+            "--eval-data", _pairs(tmp_path / "e.jsonl", 4), "--output-dir", str(out), "--max-steps", "1",
+            "--batch-size", "4", "--max-length", "32", "--mixed-precision", "no"]
+    assert main(args) == 0
+    card = EnsembleCard.load(out)
+    assert (card.rule, card.lam, card.how, card.seeds) == ("uwo", 0.3, "seeds", [0, 1])
+    assert isinstance(load_scorer(out, device="cpu"), EnsembleScorer)
