@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.config import doc
 from rewardlab.data.types import DataError, Text
 from rewardlab.progress import Reporter
 
@@ -288,26 +289,26 @@ def disagreement(
 
 @dataclass
 class Thresholds:
-    """When drift is worth acting on; a signal at or past its `retrain_*` value says retrain, past its
-    `watch_*` value says watch. Every field is a `rewardlab drift` flag (--retrain-auroc ...)."""
+    """When drift is worth acting on: a signal at or past its `retrain_*` value says retrain, past its
+    `watch_*` value says watch. Each field is a `rewardlab drift` flag (--retrain-auroc ...)."""
 
-    fpr: float = 0.05
-    """False-positive rate the Mahalanobis threshold is calibrated to on held-out reference samples."""
-    watch_auroc: float = 0.6
-    retrain_auroc: float = 0.75
-    """Classifier two-sample AUROC (0.5 = indistinguishable)."""
-    watch_ood_excess: float = 0.1
-    retrain_ood_excess: float = 0.25
-    """Fraction of current samples beyond the OOD threshold, minus fpr."""
-    watch_shift: float = 0.5
-    retrain_shift: float = 1.0
-    """|mean reward shift| in reference standard deviations."""
-    ks_alpha: float = 0.01
-    """A KS p-value below this says watch (it never says retrain alone: with many samples tiny
-    differences are significant)."""
-    watch_disagreement: float = 1.5
-    retrain_disagreement: float = 2.0
-    """Ensemble disagreement on current / on reference."""
+    fpr: float = doc(
+        "False-positive rate the Mahalanobis threshold is calibrated to on held-out reference.", 0.05
+    )
+    watch_auroc: float = doc("Classifier two-sample AUROC that says watch (0.5: indistinguishable).", 0.6)
+    retrain_auroc: float = doc("Classifier two-sample AUROC that says retrain.", 0.75)
+    watch_ood_excess: float = doc(
+        "Fraction of current samples beyond the OOD threshold, minus fpr: watch.", 0.1
+    )
+    retrain_ood_excess: float = doc("The same excess over fpr that says retrain.", 0.25)
+    watch_shift: float = doc("|Reward mean shift| in reference standard deviations that says watch.", 0.5)
+    retrain_shift: float = doc("|Reward mean shift| in reference standard deviations that says retrain.", 1.0)
+    ks_alpha: float = doc(
+        "A KS p-value below this says watch (never retrain alone: big samples make tiny shifts significant).",
+        0.01,
+    )
+    watch_disagreement: float = doc("Ensemble disagreement on current / on reference that says watch.", 1.5)
+    retrain_disagreement: float = doc("Ensemble disagreement ratio that says retrain.", 2.0)
 
 
 @dataclass

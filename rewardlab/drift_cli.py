@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ RETRAIN_EXIT = 3
 
 def cmd_drift(args: argparse.Namespace) -> int:
     from rewardlab.cli import _quiet_libraries
+    from rewardlab.config import from_namespace
     from rewardlab.drift import Thresholds, drift, read_samples, select
     from rewardlab.drift_report import write_drift_report
     from rewardlab.ensemble import load_scorer
@@ -32,7 +32,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
     _quiet_libraries()
     reporter = RichReporter()
-    thresholds = Thresholds(**{f.name: getattr(args, f.name) for f in fields(Thresholds)})
+    thresholds = from_namespace(Thresholds, args)
     reference, current = read_samples(args.reference), read_samples(args.current)
     scorer = load_scorer(args.model, device=args.device)
     result = drift(
@@ -90,6 +90,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
+    from rewardlab.config import add_dataclass_arguments
     from rewardlab.drift import SELECT_BY, Thresholds
 
     p = subparsers.add_parser(
@@ -123,14 +124,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="Seed of the calibration split and CV folds.")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available).")
-    defaults = Thresholds()
-    for f in fields(Thresholds):
-        p.add_argument(
-            "--" + f.name.replace("_", "-"),
-            type=float,
-            default=getattr(defaults, f.name),
-            help=f"(default {getattr(defaults, f.name):g}; see docs/drift.md)",
-        )
+    add_dataclass_arguments(p, Thresholds)
     p.set_defaults(func=cmd_drift)
 
     r = subparsers.add_parser(
