@@ -399,10 +399,13 @@ def drift(
         prompts, responses = [s.prompt for s in samples], [s.response for s in samples]
         reporter.message(f"embedding and scoring {len(samples)} {name} samples")
         emb = np.asarray(embedder.embed(prompts, responses), float)
-        per_member = scorer.score_members(prompts, responses) if members else None
-        rewards = scorer.score(prompts, responses) if members else None
-        if rewards is None:
-            rewards = embedder.score(prompts, responses)
+        if members:  # one pass per member, combined by the ensemble's own rule
+            from rewardlab.ensemble import combine
+
+            per_member = scorer.score_members(prompts, responses)
+            rewards = combine(per_member, scorer.card.rule, scorer.card.lam)
+        else:
+            per_member, rewards = None, scorer.score(prompts, responses)
         sets[name] = (emb, list(rewards), per_member)
     (ref_emb, ref_r, ref_m), (cur_emb, cur_r, cur_m) = sets["reference"], sets["current"]
     scores = score_drift(ref_r, cur_r)

@@ -279,3 +279,27 @@ def test_grouped_splits_keep_the_null_honest_with_sibling_responses():
     assert 0.38 < classifier_auroc(ref, cur, groups=rg + cg) < 0.62
     with pytest.raises(ValueError, match="group labels"):
         classifier_auroc(ref, cur, groups=rg)
+
+
+def test_drift_with_an_ensemble_reports_disagreement(tiny_backbone, tmp_path):
+    import torch
+
+    from rewardlab.drift import drift
+    from rewardlab.ensemble import EnsembleCard, EnsembleScorer
+    from rewardlab.modeling import build_reward_model, save_reward_model
+
+    for i in range(2):
+        torch.manual_seed(i)  # members differ in their fresh heads
+        model, enc, card = build_reward_model(tiny_backbone("gpt2"))
+        save_reward_model(model, enc, card, tmp_path / "ens" / f"member-{i}")
+    EnsembleCard(members=["member-0", "member-1"], normalize=False).save(tmp_path / "ens")
+    ens = EnsembleScorer.from_pretrained(tmp_path / "ens", device="cpu")
+    ref = [Sample(f"q{i}", f"the good answer {i % 7}") for i in range(30)]
+    cur = [Sample(f"p{i // 2}", "sorry " * (3 + i)) for i in range(20)]
+    r = drift(ens, ref, cur, seed=0)
+    members = np.asarray(ens.score_members([s.prompt for s in cur], [s.response for s in cur]))
+    assert r.disagreement is not None
+    assert r.disagreement.cur_std == pytest.approx(members.std(0).tolist(), abs=1e-6)
+    assert r.cur_rewards == pytest.approx(members.mean(0).tolist(), abs=1e-6)  # the "mean" rule
+    rows = select(r, cur, 3, by="mix")
+    assert len(rows) == 3 and all(len(row["responses"]) == 2 for row in rows)
