@@ -90,6 +90,9 @@ class StepTruncationReport:
         if not self.solutions_cut:
             return [f"truncation: nothing longer than max_length={max_length}"]
         where = f" (e.g. {', '.join(self.examples[:3])})" if self.examples else ""
+        if not self.labels:  # outcome objective: no step labels to lose
+            cut = f"{self.solutions_cut}/{self.solutions}"
+            return [f"truncation ({policy}, max_length={max_length}): {cut} solutions cut"]
         return [
             f"truncation ({policy}, max_length={max_length}): {self.solutions_cut}/{self.solutions} "
             f"solutions "
