@@ -66,6 +66,8 @@ def test_train_eval_score_round_trip(tiny_backbone, tmp_path, capsys):
                 "48",
                 "--epochs",
                 "3",
+                "--batch-size",
+                "8",
                 "--lr",
                 "3e-3",
                 "--eval-fraction",
