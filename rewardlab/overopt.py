@@ -342,7 +342,7 @@ def run_overopt(cfg: OveroptConfig) -> list[Curve]:
     """One curve per (pool, proxy); writes overopt.json and overopt.png to cfg.out_dir."""
     curves = []
     for spec in cfg.pools:
-        name, _, path = spec.partition("=") if "=" in spec else ("", "", spec)
+        name, _, path = spec.rpartition("=")  # names may hold '=' (e.g. 'uwo λ=0.5'); paths may not
         path, _, own = path.partition("@")
         rows = load_pool(path)
         name = name or Path(path).stem

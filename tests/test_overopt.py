@@ -168,8 +168,8 @@ def test_overopt_cli_writes_plot_and_fits(tmp_path):
     assert set(curve["fits"]) == {"bon", "rl"}
     assert (out / "overopt.png").read_bytes()[:4] == b"\x89PNG"
     # NAME=PATH@PROXY: one proxy for one file
-    args = ["overopt", f"a={pool}@scores", str(pool), "--out-dir", str(out), "--bootstrap", "10"]
+    args = ["overopt", f"a λ=1={pool}@scores", str(pool), "--out-dir", str(out), "--bootstrap", "10"]
     args += ["--max-n", "8"]
     assert main(args) == 0
     names = [c["name"] for c in json.loads((out / "overopt.json").read_text())["curves"]]
-    assert names == ["a", "pool"]
+    assert names == ["a λ=1", "pool"]
