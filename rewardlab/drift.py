@@ -30,6 +30,7 @@ import numpy as np
 
 from rewardlab.config import doc
 from rewardlab.data.types import DataError, Text
+from rewardlab.metrics import auroc
 from rewardlab.progress import Reporter
 
 VERDICTS = ("fine", "watch", "retrain")
@@ -197,17 +198,6 @@ def ood_drift(
     )
 
 
-def auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    """P(score of a random positive > score of a random negative), ties counting half (Mann-Whitney)."""
-    y, s = np.asarray(labels), np.asarray(scores, float)
-    pos, neg = s[y == 1], s[y == 0]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum()
-    ties = (pos[:, None] == neg[None, :]).sum()
-    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
-
-
 def _logistic(x: np.ndarray, y: np.ndarray, l2: float, steps: int = 300) -> tuple[np.ndarray, float]:
     """L2-regularised logistic regression by Newton's method (x standardised; d is small enough)."""
     n, d = x.shape
@@ -263,7 +253,8 @@ def classifier_auroc(
         sd = z_train.std(0) + 1e-8
         w, b = _logistic(z_train / sd, y[train], l2)
         out[test] = (z_test / sd) @ w + b
-    return auroc(y.astype(int), out)
+    value = auroc(list(out), list(y == 1))
+    return float("nan") if value is None else value
 
 
 @dataclass

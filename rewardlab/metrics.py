@@ -149,6 +149,19 @@ def average_ranks(values: Sequence[float]) -> list[float]:
     return ranks
 
 
+def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float | None:
+    """Area under the ROC curve: P(score of a positive > score of a negative), ties counted half.
+
+    Mann-Whitney via average ranks; None when either class is empty.
+    """
+    n_pos = sum(bool(p) for p in positives)
+    n_neg = len(positives) - n_pos
+    if not n_pos or not n_neg:
+        return None
+    rank_sum = sum(r for r, p in zip(average_ranks(scores), positives, strict=True) if p)
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
 def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
     if len(x) != len(y):
         raise ValueError(f"pearson: {len(x)} x values but {len(y)} y values")

@@ -24,6 +24,7 @@ from typing import Any
 
 from rewardlab.data.steps import StepExample
 from rewardlab.encoding import Encoded, TextEncoder
+from rewardlab.metrics import auroc
 
 STEP_MARKER = "<|rewardlab_step|>"
 STEP_SCORES_HOWTO = (
@@ -234,26 +235,6 @@ def aggregate(step_probs: Sequence[float], how: str = "product") -> float:
     if how == "last":
         return ps[-1]
     return sum(ps) / len(ps)
-
-
-def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float | None:
-    """Area under the ROC curve: P(score of a positive > score of a negative), ties counted half."""
-    order = sorted(range(len(scores)), key=lambda i: scores[i])
-    ranks = [0.0] * len(scores)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    n_pos = sum(positives)
-    n_neg = len(positives) - n_pos
-    if not n_pos or not n_neg:
-        return None
-    rank_sum = sum(r for r, p in zip(ranks, positives, strict=True) if p)
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 @dataclass

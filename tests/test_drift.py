@@ -74,7 +74,7 @@ def test_ood_threshold_holds_its_false_positive_rate_and_catches_a_shift():
 
 def test_auroc_hand_value_with_tie():
     # pairs (pos, neg): 0.9>0.5, 0.9>0.1, 0.5=0.5 (half), 0.5>0.1 -> 3.5 / 4
-    assert auroc([1, 1, 0, 0], [0.9, 0.5, 0.5, 0.1]) == pytest.approx(0.875)
+    assert auroc([0.9, 0.5, 0.5, 0.1], [True, True, False, False]) == pytest.approx(0.875)
 
 
 def test_classifier_auroc_half_without_shift_high_with_shift():
