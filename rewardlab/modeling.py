@@ -234,6 +234,8 @@ def build_reward_model(
     tokenizer = AutoTokenizer.from_pretrained(path, **kw)
     hf_model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kw)
     hf_model.config.id2label, hf_model.config.label2id = {0: "reward"}, {"reward": 0}
+    if gguf:
+        _forget_gguf_quantizer(hf_model)
     if extra_tokens:
         tokenizer.add_special_tokens({"additional_special_tokens": list(extra_tokens)})
     ensure_pad_token(tokenizer, hf_model)
@@ -257,6 +259,16 @@ def build_reward_model(
         append_eos=encoder.append_eos,
     )
     return RewardModel(hf_model, pooling, encoder_model), encoder, card
+
+
+def _forget_gguf_quantizer(hf_model: nn.Module) -> None:
+    """GGUF weights are de-quantized to full precision on load, but transformers keeps the GGUF
+    "quantizer" attached and then refuses to save ("quantized with gguf and is not serializable").
+    The tensors are plain floats, so the model is saved as ordinary safetensors."""
+    if getattr(hf_model, "hf_quantizer", None) is not None:
+        hf_model.hf_quantizer = None
+    if hasattr(hf_model.config, "quantization_config"):
+        del hf_model.config.quantization_config
 
 
 def freeze_bottom_layers(hf_model: nn.Module, n: int) -> None:

@@ -1,4 +1,4 @@
-"""SmolLM2-135M-Instruct from its GGUF file trains, saves and loads in plain transformers (slow: real weights)."""
+"""SmolLM2-135M-Instruct from GGUF trains, saves and loads in plain transformers (slow: real weights)."""
 
 from __future__ import annotations
 
