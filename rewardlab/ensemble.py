@@ -106,7 +106,11 @@ class EnsembleScorer:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, device: str | None = None, bf16: bool = False, max_batch_tokens: int = 16_384
+        cls,
+        path: str | Path,
+        device: str | None = None,
+        bf16: bool = False,
+        max_batch_tokens: int | None = None,
     ) -> EnsembleScorer:
         from rewardlab.scoring import Scorer
 
@@ -160,7 +164,7 @@ class EnsembleScorer:
 
 
 def load_scorer(
-    path: str | Path, device: str | None = None, bf16: bool = False, max_batch_tokens: int = 16_384
+    path: str | Path, device: str | None = None, bf16: bool = False, max_batch_tokens: int | None = None
 ) -> Any:
     """A `Scorer` for a reward-model folder, an `EnsembleScorer` for an ensemble folder."""
     if is_ensemble(path):
@@ -200,8 +204,13 @@ def _shared_data(cfg: TrainConfig, out: Path, how: str) -> TrainConfig:
         write_demo_jsonl(folder / "train.jsonl", train)
         write_demo_jsonl(folder / "eval.jsonl", splits["eval"])
         write_demo_jsonl(folder / "test.jsonl", splits["test"])
-        return replace(cfg, data=str(folder / "train.jsonl"), eval_data=str(folder / "eval.jsonl"),
-                       test_data=str(folder / "test.jsonl"), demo_prompts=0)
+        return replace(
+            cfg,
+            data=str(folder / "train.jsonl"),
+            eval_data=str(folder / "eval.jsonl"),
+            test_data=str(folder / "test.jsonl"),
+            demo_prompts=0,
+        )
     if not cfg.eval_data:
         raise ValueError(
             "ensemble training with --data needs --eval-data: every member must select its model on the same "

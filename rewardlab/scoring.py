@@ -63,20 +63,26 @@ class Scorer:
         encoder: TextEncoder,
         card: ModelCard | None = None,
         device: str | torch.device | None = None,
-        max_batch_tokens: int = 16_384,
+        max_batch_tokens: int | None = None,
         bf16: bool = False,
     ) -> None:
         self.model = model
         self.encoder = encoder
         self.card = card
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        self.max_batch_tokens = max_batch_tokens
+        # Padded tokens per forward pass. On CPU small batches win (cache-resident activations: 30 vs 21
+        # texts/s at 512 vs 16k tokens, MiniLM on HH texts, 2 cores); accelerators want large ones.
+        self.max_batch_tokens = max_batch_tokens or (512 if self.device.type == "cpu" else 16_384)
         self.bf16 = bf16
         self.model.to(self.device)
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, device: str | None = None, bf16: bool = False, max_batch_tokens: int = 16_384
+        cls,
+        path: str | Path,
+        device: str | None = None,
+        bf16: bool = False,
+        max_batch_tokens: int | None = None,
     ) -> Scorer:
         dev = pick_device(device)
         model, encoder, card = load_reward_model(path, device=dev)
