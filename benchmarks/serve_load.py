@@ -36,19 +36,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-HH_TEST = Path(__file__).resolve().parents[1].parent / "shared/data/hh-rlhf-harmless/test.jsonl"
-
-
-def load_texts(n: int) -> tuple[list[str], str]:
-    if HH_TEST.exists():
-        rows = [json.loads(line) for line in HH_TEST.read_text().splitlines() if line.strip()]
-        texts = [t for r in rows for t in (r["chosen"], r["rejected"])]
-        return texts[:n], str(HH_TEST)
-    from rewardlab.data.demo import demo_splits
-
-    groups = demo_splits()["test"]
-    texts = [g.prompt + " " + r for g in groups for r in g.responses]
-    return texts[:n], "built-in demo task (shared HH data absent)"
+from score_vs_pipeline import load_texts  # noqa: E402  (same texts as the offline scoring benchmark)
 
 
 def build_model(folder: Path, max_length: int) -> str:
