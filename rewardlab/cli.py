@@ -11,6 +11,7 @@ Heavy imports (torch, transformers) happen inside the verbs, so `rewardlab --hel
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -97,25 +98,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from rewardlab.data.score_rows import read_score_rows
-    from rewardlab.progress import RichReporter
+    from rewardlab import score_file as sf
+    from rewardlab.progress import Reporter, RichReporter
     from rewardlab.scoring import Scorer
 
     _quiet_libraries()
-    rows, prompts, responses = read_score_rows(args.input)
-    scorer = Scorer.from_pretrained(args.model, device=args.device, bf16=args.bf16)
-    reporter = RichReporter()
-    reporter.start("scoring", len(rows))
-    rewards = scorer.score(prompts, responses, reporter.advance)
+    procs = sf.init_processes(args.device)  # several under torchrun / accelerate launch: each scores a share
+    total = sf.check_score_file(args.input, procs)
+    scorer = Scorer.from_pretrained(args.model, device=procs.device, bf16=args.bf16)
+    reporter = RichReporter() if procs.is_main else Reporter()
+    reporter.start("scoring", total)
+    with sf.open_output(args.output, sys.stdout) if procs.is_main else contextlib.nullcontext() as out:
+        result = sf.score_file(scorer, args.input, out, procs, args.chunk_rows, reporter)
     reporter.finish()
-    out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
-    try:
-        for row, r in zip(rows, rewards, strict=True):
-            out.write(json.dumps({**row, "reward": r}, ensure_ascii=False) + "\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    reporter.message(f"scored {len(rows)} rows" + (f" → {args.output}" if args.output else ""))
+    sf.close_processes(procs)
+    if procs.is_main:
+        reporter.message(
+            f"scored {result.rows} rows on {result.processes} process(es), {result.rows_per_s:.1f} rows/s"
+            + (f" → {args.output}" if args.output else "")
+        )
     return 0
 
 
@@ -170,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="Folder written by `rewardlab train`.")
     p.add_argument("input", help="JSONL with prompt+response, text, or messages per row.")
     p.add_argument("-o", "--output", default=None, help="Output JSONL (default: stdout).")
+    p.add_argument(
+        "--chunk-rows", type=int, default=4096, help="Rows read, scored and written at a time (memory bound)."
+    )
     _add_device_flags(p, common)
     p.set_defaults(func=cmd_score)
 
