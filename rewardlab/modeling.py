@@ -166,13 +166,20 @@ class RewardModel(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         response_mask: torch.Tensor | None = None,
         per_token: bool = False,
+        packed: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Rewards of shape (batch,), independent of padding side and of the other rows in the batch.
 
         With ``per_token`` the head is applied at every token instead: (batch, seq) logits, read at the
         step markers by process reward models (rewardlab.prm). Encoders apply their pooler's dense+tanh
         first, so position 0 gives the ``cls`` reward; decoders' last real token gives the ``last`` one.
+        With ``packed`` (a batch from rewardlab.shared_prefix) the rows hold whole groups sharing their
+        prompt: one reward per response. It is dispatched here so DDP wrappers see the forward.
         """
+        if packed is not None:
+            from rewardlab.shared_prefix import packed_forward
+
+            return packed_forward(self, packed)
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids

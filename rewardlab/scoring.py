@@ -65,6 +65,7 @@ class Scorer:
         device: str | torch.device | None = None,
         max_batch_tokens: int | None = None,
         bf16: bool = False,
+        quantize: str | None = None,
     ) -> None:
         self.model = model
         self.encoder = encoder
@@ -75,6 +76,9 @@ class Scorer:
         self.max_batch_tokens = max_batch_tokens or (512 if self.device.type == "cpu" else 16_384)
         self.bf16 = bf16
         self.model.to(self.device)
+        if quantize is not None:
+            self.model = quantize_dynamic_int8(self.model, self.device, quantize, bf16)
+        self._shared_prefix: tuple[bool, str] | None = None
 
     @classmethod
     def from_pretrained(
@@ -83,10 +87,11 @@ class Scorer:
         device: str | None = None,
         bf16: bool = False,
         max_batch_tokens: int | None = None,
+        quantize: str | None = None,
     ) -> Scorer:
         dev = pick_device(device)
         model, encoder, card = load_reward_model(path, device=dev)
-        return cls(model, encoder, card, dev, max_batch_tokens=max_batch_tokens, bf16=bf16)
+        return cls(model, encoder, card, dev, max_batch_tokens=max_batch_tokens, bf16=bf16, quantize=quantize)
 
     @property
     def pad_id(self) -> int:
@@ -114,6 +119,58 @@ class Scorer:
         self, encoded: Sequence[Encoded], on_progress: Callable[[int], Any] | None = None
     ) -> list[float]:
         return self._run(encoded, on_progress, per_token=False)
+
+    def score_groups(
+        self,
+        prompts: Sequence[Text],
+        response_lists: Sequence[Sequence[Text]],
+        on_progress: Callable[[int], Any] | None = None,
+    ) -> list[list[float]]:
+        """Rewards for several responses to each prompt, in input order: ``out[i][k]`` scores
+        ``(prompts[i], response_lists[i][k])`` exactly as `score` would (to float rounding)."""
+        if len(prompts) != len(response_lists):
+            raise ValueError(f"got {len(prompts)} prompts but {len(response_lists)} response lists")
+        groups = [
+            [self.encoder.encode(p, r) for r in rs] for p, rs in zip(prompts, response_lists, strict=True)
+        ]
+        return self.score_encoded_groups(groups, on_progress)
+
+    def score_encoded_groups(
+        self, groups: Sequence[Sequence[Encoded]], on_progress: Callable[[int], Any] | None = None
+    ) -> list[list[float]]:
+        """Score each group with its common token prefix encoded once (rewardlab.shared_prefix): one
+        packed row per group, rows batched by packed length. Backbones that cannot take the packed
+        layout (encoders, flash attention, ...) are scored on the plain path; the reason is logged once."""
+        from rewardlab.shared_prefix import pack_groups, packed_length, shared_prefix_support
+
+        if self._shared_prefix is None:
+            self._shared_prefix = shared_prefix_support(self.model)
+            log.info(
+                "shared-prefix scoring %s: %s",
+                "on" if self._shared_prefix[0] else "off",
+                self._shared_prefix[1],
+            )
+        if not self._shared_prefix[0]:
+            flat = self.score_encoded([e for g in groups for e in g], on_progress)
+            return _split(flat, [len(g) for g in groups])
+        todo = [i for i, g in enumerate(groups) if g]
+        out: list[list[float]] = [[] for _ in groups]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode(), self._autocast():
+                lengths = [packed_length(groups[i]) for i in todo]
+                for idx in token_budget_batches(lengths, self.max_batch_tokens):
+                    chunk = [groups[todo[j]] for j in idx]
+                    batch = {k: v.to(self.device) for k, v in pack_groups(chunk, self.pad_id).items()}
+                    rewards = self.model(batch["input_ids"], batch["attention_mask"], packed=batch)
+                    for j, scores in zip(idx, _split(rewards.float().tolist(), map(len, chunk)), strict=True):
+                        out[todo[j]] = scores
+                    if on_progress:
+                        on_progress(sum(len(g) for g in chunk))
+        finally:
+            self.model.train(was_training)
+        return out
 
     def score_steps(
         self,
@@ -224,6 +281,41 @@ def _pooled_hidden(model: RewardModel, batch: dict[str, Any]) -> torch.Tensor:
     positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
     last = (positions * mask.long()).argmax(-1)
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
+def quantize_dynamic_int8(model: RewardModel, device: torch.device, quantize: str, bf16: bool) -> RewardModel:
+    """A copy of `model` whose nn.Linear layers run as int8 dynamic-quantised matmuls (weights int8 per
+    tensor, activations quantised on the fly): a CPU-only speed-up for scoring, at a small accuracy cost
+    that benchmarks/score_vs_pipeline.py measures. GPT-2's Conv1D projections are not nn.Linear and stay
+    fp32. torch.ao.quantization is deprecated in favour of torchao (not a dependency), so its
+    deprecation warnings are silenced here."""
+    import warnings
+
+    if quantize != "int8":
+        raise ValueError(f"--quantize must be int8 (or left out), got {quantize!r}")
+    if device.type != "cpu":
+        raise ValueError(f"--quantize int8 runs on CPU only, the model is on {device}; add --device cpu")
+    if bf16:
+        raise ValueError("--quantize int8 and --bf16 cannot be combined; choose one")
+    from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf = quantize_dynamic(model.hf_model, {torch.nn.Linear}, dtype=torch.qint8)
+    count = sum(isinstance(m, QuantizedLinear) for m in hf.modules())
+    log.info("int8 dynamic quantisation: %d linear layers quantised", count)
+    if count <= 1:
+        log.warning("--quantize int8: only %d linear layer(s) found; this backbone gains little", count)
+    return RewardModel(hf, model.pooling, model.is_encoder).eval()
+
+
+def _split(flat: Sequence[float], sizes: Any) -> list[list[float]]:
+    out, i = [], 0
+    for n in sizes:
+        out.append(list(flat[i : i + n]))
+        i += n
+    return out
 
 
 def _sigmoid(x: float) -> float:

@@ -1,0 +1,59 @@
+"""int8 dynamic quantisation for CPU scoring: the layers are really quantised and rewards stay close."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
+
+from rewardlab.modeling import build_reward_model, save_reward_model
+from rewardlab.scoring import Scorer, quantize_dynamic_int8
+
+PROMPTS = ["hello world, a question about python code"] * 6
+RESPONSES = [" python code", " sorry I cannot help", " no", " the answer is 0123", " good bread", " the cake"]
+
+# Measured on the tiny random backbones (hidden size 32) with a head of std 1 (rewards up to ~11):
+# max |int8 - fp32| is 1.2-2.7% of the largest |reward| (0.12-0.14 absolute) for Llama, Qwen2 and GPT-2.
+REL_TOL = 0.05
+
+
+def _model(tiny_backbone, kind):
+    torch.manual_seed(0)
+    model, encoder, card = build_reward_model(tiny_backbone(kind), max_length=64)
+    head = model.hf_model.score if kind != "bert" else model.hf_model.classifier
+    torch.nn.init.normal_(head.weight, std=1.0)
+    return model, encoder, card
+
+
+@pytest.mark.parametrize("kind,quantised", [("llama", 15), ("qwen2", 15), ("bert", 14), ("gpt2", 1)])
+def test_int8_rewards_are_close_and_linears_are_quantised(tiny_backbone, kind, quantised):
+    model, encoder, card = _model(tiny_backbone, kind)
+    fp32 = Scorer(model, encoder, card, "cpu").score(PROMPTS, RESPONSES)
+    scorer = Scorer(model, encoder, card, "cpu", quantize="int8")
+    int8 = scorer.score(PROMPTS, RESPONSES)
+    # every nn.Linear became an int8 one (GPT-2's attention/MLP are Conv1D: only its head is a Linear)
+    assert sum(isinstance(m, QuantizedLinear) for m in scorer.model.modules()) == quantised
+    assert not any(isinstance(m, torch.nn.Linear) for m in scorer.model.modules())
+    assert any(isinstance(m, torch.nn.Linear) for m in model.modules())  # the fp32 model is untouched
+    diff = max(abs(a - b) for a, b in zip(fp32, int8, strict=True))
+    assert 1e-5 < diff < REL_TOL * max(abs(r) for r in fp32)  # changed (really int8), but only a little
+
+
+def test_from_pretrained_quantises(tiny_backbone, tmp_path):
+    model, encoder, card = _model(tiny_backbone, "llama")
+    save_reward_model(model, encoder, card, tmp_path)
+    scorer = Scorer.from_pretrained(tmp_path, device="cpu", quantize="int8")
+    assert isinstance(scorer.model.hf_model.score, QuantizedLinear)
+    fp32 = Scorer.from_pretrained(tmp_path, device="cpu").score(PROMPTS, RESPONSES)
+    int8 = scorer.score(PROMPTS, RESPONSES)
+    assert max(abs(a - b) for a, b in zip(fp32, int8, strict=True)) < REL_TOL * max(map(abs, fp32))
+
+
+def test_int8_errors_name_the_flag(tiny_backbone):
+    model, *_ = _model(tiny_backbone, "llama")
+    with pytest.raises(ValueError, match="CPU only.*--device cpu"):
+        quantize_dynamic_int8(model, torch.device("cuda"), "int8", bf16=False)
+    with pytest.raises(ValueError, match="--quantize must be int8"):
+        quantize_dynamic_int8(model, torch.device("cpu"), "int4", bf16=False)
+    with pytest.raises(ValueError, match="--bf16"):
+        quantize_dynamic_int8(model, torch.device("cpu"), "int8", bf16=True)
