@@ -80,7 +80,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     groups, lines = _load_groups(args.data, args.format)
     for line in lines:
         reporter.message(line)
-    scorer = Scorer.from_pretrained(args.model, device=args.device, bf16=args.bf16)
+    scorer = Scorer.from_pretrained(args.model, device=args.device, bf16=args.bf16, quantize=args.quantize)
     reporter.start("scoring", sum(len(g.responses) for g in groups))
     result = evaluate(scorer, groups, reporter.advance, n_boot=args.bootstrap)
     reporter.finish()
@@ -105,7 +105,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     _quiet_libraries()
     procs = sf.init_processes(args.device)  # several under torchrun / accelerate launch: each scores a share
     total = sf.check_score_file(args.input, procs)
-    scorer = Scorer.from_pretrained(args.model, device=procs.device, bf16=args.bf16)
+    scorer = Scorer.from_pretrained(args.model, device=procs.device, bf16=args.bf16, quantize=args.quantize)
     reporter = RichReporter() if procs.is_main else Reporter()
     reporter.start("scoring", total)
     with sf.open_output(args.output, sys.stdout) if procs.is_main else contextlib.nullcontext() as out:
@@ -188,6 +188,9 @@ def _add_device_flags(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> N
     )
     p.add_argument(
         "--bf16", action="store_true", help="Score under bf16 autocast (faster; tiny accuracy cost)."
+    )
+    p.add_argument(
+        "--quantize", choices=["int8"], help="CPU only: int8 dynamic quantisation of Linear layers."
     )
 
 

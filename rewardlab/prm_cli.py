@@ -77,7 +77,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     reporter = RichReporter()
     for line in summary.lines():
         reporter.message(line)
-    scorer = Scorer.from_pretrained(args.model, device=args.device, bf16=args.bf16)
+    scorer = Scorer.from_pretrained(args.model, device=args.device, bf16=args.bf16, quantize=args.quantize)
     is_prm = bool(scorer.card and scorer.card.step_marker)
     prompts, steps = [e.prompt for e in examples], [e.steps for e in examples]
     per_step = None
@@ -125,7 +125,9 @@ def cmd_bon(args: argparse.Namespace) -> int:
     total = sum(len(p.candidates) for p in pools)
     for flag, folder in (("prm", args.prm), ("orm", args.orm)):
         if folder:
-            scorer = Scorer.from_pretrained(folder, device=args.device, bf16=args.bf16)
+            scorer = Scorer.from_pretrained(
+                folder, device=args.device, bf16=args.bf16, quantize=args.quantize
+            )
             reporter.start(f"scoring with the {flag.upper()}", total)
             score_pools(pools, **{flag: scorer}, on_progress=reporter.advance)
             reporter.finish()

@@ -57,3 +57,28 @@ def test_int8_errors_name_the_flag(tiny_backbone):
         quantize_dynamic_int8(model, torch.device("cpu"), "int4", bf16=False)
     with pytest.raises(ValueError, match="--bf16"):
         quantize_dynamic_int8(model, torch.device("cpu"), "int8", bf16=True)
+
+
+def test_score_verb_passes_quantize(tiny_backbone, tmp_path):
+    import json
+
+    from rewardlab.cli import main
+
+    model, encoder, card = _model(tiny_backbone, "llama")
+    save_reward_model(model, encoder, card, tmp_path / "rm")
+    rows = tmp_path / "in.jsonl"
+    rows.write_text(
+        "".join(
+            json.dumps({"prompt": p, "response": r}) + "\n" for p, r in zip(PROMPTS, RESPONSES, strict=True)
+        )
+    )
+    for flags, scorer in (
+        ([], Scorer.from_pretrained(tmp_path / "rm", device="cpu")),
+        (["--quantize", "int8"], Scorer.from_pretrained(tmp_path / "rm", device="cpu", quantize="int8")),
+    ):
+        out = tmp_path / "out.jsonl"
+        assert (
+            main(["score", str(tmp_path / "rm"), str(rows), "-o", str(out), "--device", "cpu", *flags]) == 0
+        )
+        got = [json.loads(line)["reward"] for line in out.read_text().splitlines()]
+        assert max(abs(a - b) for a, b in zip(got, scorer.score(PROMPTS, RESPONSES), strict=True)) < 1e-5
