@@ -7,6 +7,10 @@ Same model, same texts, same truncation (right, 256 tokens, as the pipeline does
 one after the other. Prints texts/s for each configuration, the largest absolute score difference to
 the pipeline in fp32, the machine's measured fp32/bf16 matmul rate, and a final JSON line whose
 `ratio` is the Scorer's texts/s over the pipeline's fastest configuration.
+
+The Scorer with int8 dynamic quantisation (``quantize="int8"``, CPU only) is timed too; its accuracy
+cost is the max |score difference| to the fp32 pipeline and the pairwise-order agreement: the share of
+consecutive text pairs (chosen, rejected on HH) that int8 orders as the fp32 pipeline does.
 """
 
 from __future__ import annotations
@@ -56,6 +60,13 @@ def timed(fn) -> tuple[list[float], float]:
     return out, time.perf_counter() - start
 
 
+def order_agreement(scores: list[float], reference: list[float]) -> float:
+    """Share of consecutive pairs (texts 0-1, 2-3, ...) that `scores` order as `reference` does."""
+    pairs = range(0, len(scores) - 1, 2)
+    same = [(scores[i] - scores[i + 1] > 0) == (reference[i] - reference[i + 1] > 0) for i in pairs]
+    return sum(same) / max(len(same), 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -96,14 +107,24 @@ def main() -> None:
 
     scorer = Scorer.from_pretrained(model_dir, device="cpu")
     scorer.encoder.truncation = "right"  # the pipeline's truncation, so the scores are comparable
-    modes = [("scorer_fp32", False)] + ([("scorer_bf16", True)] if args.bf16 else [])
-    for name, bf16 in modes:
-        scorer.bf16 = bf16
-        scorer.score_texts(texts[:8])  # warm-up
-        out, secs = timed(lambda: scorer.score_texts(texts))
+    int8 = Scorer.from_pretrained(model_dir, device="cpu", quantize="int8")
+    int8.encoder.truncation = "right"
+    modes = [("scorer_fp32", scorer, False)] + ([("scorer_bf16", scorer, True)] if args.bf16 else [])
+    for name, run, bf16 in [*modes, ("scorer_int8", int8, False)]:
+        run.bf16 = bf16
+        run.score_texts(texts[:8])  # warm-up
+        out, secs = timed(lambda run=run: run.score_texts(texts))
         diff = max(abs(a - b) for a, b in zip(out, reference, strict=True))
-        results[name] = {"texts_per_s": len(texts) / secs, "seconds": secs, "max_abs_diff_vs_pipeline": diff}
-        print(f"{name}: {len(texts) / secs:7.1f} texts/s, max |diff| vs pipeline {diff:.2e}")
+        agree = order_agreement(out, reference)
+        results[name] = {
+            "texts_per_s": len(texts) / secs,
+            "seconds": secs,
+            "max_abs_diff_vs_pipeline": diff,
+            "pair_order_agreement_vs_pipeline": agree,
+        }
+        print(
+            f"{name}: {len(texts) / secs:7.1f} texts/s, max |diff| vs pipeline {diff:.2e}, order {agree:.3f}"
+        )
 
     best_pipe = max(v["texts_per_s"] for k, v in results.items() if k.startswith("pipeline"))
     machine = {
@@ -121,6 +142,7 @@ def main() -> None:
         "max_length": args.max_length,
         "results": results,
         "ratio": results["scorer_fp32"]["texts_per_s"] / best_pipe,
+        "ratio_int8": results["scorer_int8"]["texts_per_s"] / best_pipe,
         "machine": machine,
     }
     print(json.dumps(summary))
