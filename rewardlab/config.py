@@ -97,6 +97,11 @@ class TrainConfig:
     gradient_checkpointing: bool = doc("Recompute activations in backward to save memory.", False)
     length_grouped: bool = doc("Group batches by length (shuffled windows) to waste less on padding.", True)
     demo_prompts: int = doc("Demo task only: number of training prompts (empty --data).", 0)
+    stream: bool = doc(
+        "Tokenise --data once into an on-disk Arrow cache ($REWARDLAB_TOKEN_CACHE) and train from it "
+        "memory-mapped, for files that do not fit in RAM; same batches as without (docs/training.md).",
+        False,
+    )
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)

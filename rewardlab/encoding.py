@@ -21,6 +21,7 @@ Truncation (`max_length` counts every token, specials included):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +142,28 @@ class TextEncoder:
         tok = self.tokenizer
         p = tok(prompt_text, add_special_tokens=False)["input_ids"] if prompt_text else []
         r = tok(response_text, add_special_tokens=False)["input_ids"]
+        return self._assemble(p, r)
+
+    def encode_many(self, items: Sequence[tuple[Text, Text]]) -> list[Encoded]:
+        """`[encode(prompt, response) for prompt, response in items]`, with one tokenizer call per chunk.
+
+        Each distinct prompt text is tokenised once, so the K responses of a group share it; the ids are
+        the same as `encode`'s (tests/test_token_cache.py checks it), only faster on fast tokenizers.
+        """
+        rendered = [self.render(prompt, response) for prompt, response in items]
+        prompts = list(dict.fromkeys(p for p, _ in rendered if p))
+        tok = self.tokenizer
+        if not rendered:
+            return []
+        ids = tok(prompts + [r for _, r in rendered], add_special_tokens=False)["input_ids"]
+        prompt_ids = dict(zip(prompts, ids[: len(prompts)], strict=True))
+        return [
+            self._assemble(prompt_ids[p] if p else [], r)
+            for (p, _), r in zip(rendered, ids[len(prompts) :], strict=True)
+        ]
+
+    def _assemble(self, p: list[int], r: list[int]) -> Encoded:
+        """Lay out prompt ids `p` and response ids `r` with the specials, truncating by the policy."""
         lay = self.layout if p or self.layout.single is None else self.layout.single
         budget = self.max_length - _num_special(lay)
         truncated = len(p) + len(r) > budget

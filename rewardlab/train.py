@@ -102,6 +102,8 @@ def load_datasets(cfg: TrainConfig) -> Datasets:
         raise ValueError(f"--objective must be pairs, steps or outcome, got {cfg.objective!r}")
     if cfg.objective == "steps" and cfg.lora_r:
         raise ValueError("--lora-r is not supported with --objective steps yet; use --freeze-layers instead")
+    if cfg.stream and (cfg.objective != "pairs" or cfg.data is None):
+        raise ValueError("--stream reads --data of preferences (--objective pairs); drop --stream otherwise")
     load: Any = load_preferences
     if cfg.objective != "pairs":
         from rewardlab.data.steps import load_steps
@@ -124,11 +126,15 @@ def load_datasets(cfg: TrainConfig) -> Datasets:
         ds.noise_ceiling = {k: demo.noise_ceiling(v) for k, v in (("eval", ds.eval), ("test", ds.test))}
         return ds
     lines: list[str] = []
-    train, summary = load(cfg.data, cfg.format)
-    lines += summary.lines()
+    train: list = []
+    if not cfg.stream:  # --stream reads --data later, into the token cache (open_stream)
+        train, summary = load(cfg.data, cfg.format)
+        lines += summary.lines()
     if cfg.eval_data:
         eval_groups, s = load(cfg.eval_data, cfg.format)
         lines += s.lines()
+    elif cfg.stream:
+        eval_groups = []  # held out while --data is streamed
     else:
         train, eval_groups = split_by_prompt(train, cfg.eval_fraction, cfg.seed)
         lines.append(f"held out {len(eval_groups)} prompts of --data for model selection")
@@ -147,18 +153,47 @@ def split_by_prompt(
     groups: list[PreferenceGroup], fraction: float, seed: int
 ) -> tuple[list[PreferenceGroup], list[PreferenceGroup]]:
     """Hold out a fraction of prompts; every group of one prompt lands on the same side."""
-    import hashlib
-
-    from rewardlab.data.loading import normalize_prompt
-
     if fraction <= 0:
         return groups, []
     train, held = [], []
     for g in groups:
-        key = f"{seed}:{normalize_prompt(g.prompt)}".encode()
-        u = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
-        (held if u < fraction else train).append(g)
+        (held if held_out(g, fraction, seed) else train).append(g)
     return train, held
+
+
+def held_out(group: PreferenceGroup, fraction: float, seed: int) -> bool:
+    """Whether `split_by_prompt` holds `group` out: a hash of (seed, normalised prompt) below `fraction`."""
+    import hashlib
+
+    from rewardlab.data.loading import normalize_prompt
+
+    key = f"{seed}:{normalize_prompt(group.prompt)}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64 < fraction
+
+
+def open_stream(cfg: TrainConfig, encoder: Any, data: Datasets, reporter: Reporter) -> Any:
+    """--stream: the token cache of --data (built or reused); held-out prompts become data.eval."""
+    from rewardlab.data.token_cache import open_token_cache
+
+    split = not cfg.eval_data and cfg.eval_fraction > 0
+    cache = open_token_cache(
+        cfg.data,
+        encoder,
+        format=cfg.format,
+        holdout=(lambda g: held_out(g, cfg.eval_fraction, cfg.seed)) if split else None,
+        holdout_key=f"split_by_prompt fraction={cfg.eval_fraction} seed={cfg.seed}" if split else "",
+        reporter=reporter,
+    )
+    lines = [*cache.summary.lines(), cache.line()]
+    if not cfg.eval_data:
+        data.eval = cache.heldout
+        lines.append(f"held out {len(data.eval)} prompts of --data for model selection")
+    for name, other in (("eval", data.eval), ("test", data.test)):
+        leaked = cache.shared_prompts(other) if other else []
+        if leaked:
+            lines.append(f"warning: {len(leaked)} prompts occur in both train and {name} data (leakage)")
+    data.lines += lines
+    return cache
 
 
 def build_batch_order(
@@ -166,6 +201,12 @@ def build_batch_order(
 ) -> list[list[int]]:
     from rewardlab.data.batching import batch_indices
 
+    if cfg.stream:  # the same batches, as arrays over the cache's lengths column
+        from rewardlab.data.batch_plan import plan_batches
+
+        grouped = cfg.length_grouped
+        plan = plan_batches(groups.lengths, cfg.batch_size, cfg.seed, epoch, length_grouped=grouped)
+        return plan.shard(rank, world)
     lengths = [g.num_tokens for g in groups]
     batches = batch_indices(lengths, cfg.batch_size, cfg.seed, epoch, length_grouped=cfg.length_grouped)
     per_rank = len(batches) // world if world > 1 else len(batches)
@@ -215,7 +256,9 @@ def _collate(items: list, pad_id: int, cfg: TrainConfig) -> dict[str, torch.Tens
     return batch
 
 
-def _count_items(encoded: list, cfg: TrainConfig) -> int:
+def _count_items(encoded: Any, cfg: TrainConfig) -> int:
+    if cfg.stream:
+        return encoded.num_pairs
     if cfg.objective == "pairs":
         return sum(len(g.pairs) for g in encoded)
     if cfg.objective == "steps":
@@ -291,7 +334,15 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         gradient_checkpointing=cfg.gradient_checkpointing,
         extra_tokens=[STEP_MARKER] if cfg.objective == "steps" else (),
     )
-    card.data_hash = data_hash(data.train) if cfg.objective == "pairs" else steps_hash(data.train)
+    if cfg.stream:
+        shown = len(data.lines)
+        with accelerator.main_process_first():  # one process builds the cache, the others reuse it
+            cache = open_stream(cfg, encoder, data, reporter)
+        for line in data.lines[shown:]:
+            reporter.message(line)
+        card.data_hash = cache.data_hash
+    else:
+        card.data_hash = data_hash(data.train) if cfg.objective == "pairs" else steps_hash(data.train)
     card.objective = cfg.objective
     if cfg.objective == "steps":
         card.step_marker = STEP_MARKER
@@ -301,6 +352,8 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     eval_enc, _ = _encode(data.eval, encoder, cfg, reporter.advance)
     test_enc, _ = _encode(data.test, encoder, cfg, reporter.advance)
     reporter.finish()
+    if cfg.stream:
+        train_enc, trunc = cache, cache.truncation
     for line in trunc.lines(cfg.truncation, cfg.max_length):
         reporter.message(line)
     if not train_enc:
@@ -366,11 +419,15 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     with stop_on_signals() as signals:
         while not stop and state["epoch"] < math.ceil(cfg.epochs):
             order = build_batch_order(train_enc, cfg, state["epoch"], rank, world)
-            micro = [order[i : i + cfg.grad_accum] for i in range(0, len(order), cfg.grad_accum)]
+            if cfg.stream:
+                micro = order.steps(cfg.grad_accum)
+            else:
+                micro = [order[i : i + cfg.grad_accum] for i in range(0, len(order), cfg.grad_accum)]
             for step_in_epoch in range(state["batch"], len(micro)):
                 loss_sum, acc_sum, n_pairs = 0.0, 0.0, 0
                 for j, idx in enumerate(micro[step_in_epoch]):
-                    batch = _collate([train_enc[i] for i in idx], encoder.tokenizer.pad_token_id, cfg)
+                    items = train_enc.take(idx) if cfg.stream else [train_enc[i] for i in idx]
+                    batch = _collate(items, encoder.tokenizer.pad_token_id, cfg)
                     batch = {k: v.to(accelerator.device) for k, v in batch.items()}
                     sync = j == len(micro[step_in_epoch]) - 1
                     with contextlib.nullcontext() if sync else accelerator.no_sync(model):

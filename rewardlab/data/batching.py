@@ -67,22 +67,26 @@ def encode_groups(
     report = TruncationReport()
     out = []
     for g in groups:
-        enc = [encoder.encode(g.prompt, r) for r in g.responses]
-        report.responses += len(enc)
-        report.responses_cut += sum(e.truncated for e in enc)
-        for w, loser in g.pairs:
-            report.pairs += 1
-            if enc[w].truncated or enc[loser].truncated:
-                report.pairs_cut += 1
-                if enc[w].input_ids == enc[loser].input_ids:
-                    report.pairs_identical_after_cut += 1
-                    if len(report.examples) < 5:
-                        report.examples.append(g.source)
-        margins = g.margins if g.margins is not None else [0.0] * len(g.pairs)
-        out.append(EncodedGroup(enc, list(g.pairs), list(margins), g.ranks, g.subset))
+        out.append(encoded_group(g, [encoder.encode(g.prompt, r) for r in g.responses], report))
         if on_progress:
             on_progress(1)
     return out, report
+
+
+def encoded_group(g: PreferenceGroup, enc: list[Encoded], report: TruncationReport) -> EncodedGroup:
+    """`g` with `enc`, the encodings of its responses, counting what truncation did into `report`."""
+    report.responses += len(enc)
+    report.responses_cut += sum(e.truncated for e in enc)
+    for w, loser in g.pairs:
+        report.pairs += 1
+        if enc[w].truncated or enc[loser].truncated:
+            report.pairs_cut += 1
+            if enc[w].input_ids == enc[loser].input_ids:
+                report.pairs_identical_after_cut += 1
+                if len(report.examples) < 5:
+                    report.examples.append(g.source)
+    margins = g.margins if g.margins is not None else [0.0] * len(g.pairs)
+    return EncodedGroup(enc, list(g.pairs), list(margins), g.ranks, g.subset)
 
 
 def batch_indices(

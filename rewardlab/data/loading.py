@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from rewardlab.data.formats import (
     DROP_IDENTICAL_PAIR,
@@ -48,15 +49,44 @@ def load_preferences(
     `margin_scale` multiplies ratings-derived margins. Raises DataError listing up to 20 problems
     (file:line and field each) when any row is bad, or when no row is left after dropping.
     """
+    summary = DataSummary(path=path if split is None else f"{path}[{split}]", format=format or "")
+    groups = list(iter_preferences(path, format, split, margin_scale=margin_scale, summary=summary))
+    if not groups:
+        raise DataError(
+            f"{summary.path}: no usable rows: every row was dropped.\n" + "\n".join(summary.lines())
+        )
+    return groups, summary
+
+
+def iter_preferences(
+    path: str,
+    format: str | None = None,
+    split: str | None = None,
+    *,
+    margin_scale: float = 1.0,
+    summary: DataSummary,
+) -> Iterator[PreferenceGroup]:
+    """`load_preferences` one row at a time: yield each kept group as soon as its row is read.
+
+    Drops, duplicates and counts go into `summary` as they happen. Bad rows do not stop the reading:
+    once the last row is read, one DataError lists up to 20 of them with their file:line, so a
+    consumer that writes groups somewhere (rewardlab.data.token_cache) must discard what it wrote.
+    Memory stays bounded by the duplicate check: one 8-byte row hash per kept group.
+    """
     if format is not None and format not in FORMATS:
         raise DataError(f"unknown format '{format}'; --format takes one of {', '.join(FORMATS)}")
     problems: list[str] = []
-    groups: list[PreferenceGroup] = []
-    summary = DataSummary(path=path if split is None else f"{path}[{split}]", format=format or "")
-    seen_rows: set[bytes] = set()
+    n_problems = 0
+    seen_rows: set[int] = set()
     first_source = ""
 
-    for source, row in read_rows(path, split, on_error=lambda err: problems.append(str(err))):
+    def problem(message: str) -> None:
+        nonlocal n_problems
+        n_problems += 1
+        if len(problems) < MAX_ERRORS:
+            problems.append(message)
+
+    for source, row in read_rows(path, split, on_error=lambda err: problem(str(err))):
         summary.rows_read += 1
         detected = detect_format(row)
         if not summary.format:  # the first readable row fixes the file's format
@@ -68,7 +98,7 @@ def load_preferences(
             summary.format, first_source = detected, source
         elif format is None and detected is not None and detected != summary.format:
             expects = ", ".join(EXPECTED_KEYS[summary.format])
-            problems.append(
+            problem(
                 f"{source}: row looks like format '{detected}' (keys {_keys(row)}) but the file's first row "
                 f"({first_source}) is '{summary.format}', which expects {expects}; one file holds one "
                 "format: fix or split the file, or pass --format"
@@ -77,34 +107,30 @@ def load_preferences(
         try:
             converted = convert_row(row, summary.format, source, margin_scale)
         except DataError as err:
-            problems.append(str(err))
+            problem(str(err))
             continue
         if converted.group is None:
             summary.drop(converted.drop_reason or "dropped", source)
             continue
-        fingerprint = hashlib.sha1(_canonical(row)).digest()
+        fingerprint = int.from_bytes(hashlib.sha1(_canonical(row)).digest()[:8], "little")
         if fingerprint in seen_rows:
             summary.drop(DROP_DUPLICATE, source)
             continue
         seen_rows.add(fingerprint)
         for _ in range(converted.pairs_dropped):
             summary.drop(DROP_IDENTICAL_PAIR, source)
-        groups.append(converted.group)
+        if not problems:  # after the first problem nothing will train: keep checking, stop yielding
+            summary.groups += 1
+            summary.pairs += converted.group.num_pairs
+            yield converted.group
 
     if problems:
-        shown = "\n  ".join(problems[:MAX_ERRORS])
-        more = f"\n  ... and {len(problems) - MAX_ERRORS} more" if len(problems) > MAX_ERRORS else ""
+        shown = "\n  ".join(problems)
+        more = f"\n  ... and {n_problems - MAX_ERRORS} more" if n_problems > MAX_ERRORS else ""
         raise DataError(
-            f"{summary.path}: {len(problems)} problem(s) in the data; nothing was trained. "
+            f"{summary.path}: {n_problems} problem(s) in the data; nothing was trained. "
             f"Fix these and run again:\n  {shown}{more}"
         )
-    summary.groups = len(groups)
-    summary.pairs = sum(g.num_pairs for g in groups)
-    if not groups:
-        raise DataError(
-            f"{summary.path}: no usable rows: every row was dropped.\n" + "\n".join(summary.lines())
-        )
-    return groups, summary
 
 
 def find_leakage(train: Iterable[PreferenceGroup], eval: Iterable[PreferenceGroup]) -> list[str]:
@@ -138,18 +164,23 @@ def data_hash(groups: Iterable[PreferenceGroup]) -> str:
     """
     digest = hashlib.sha256()
     for group in groups:
-        record = {
-            "prompt": group.prompt,
-            "responses": group.responses,
-            "pairs": [list(p) for p in group.pairs],
-            "margins": group.margins,
-            "ranks": group.ranks,
-            "subset": group.subset,
-            "meta": group.meta,
-        }
-        digest.update(_canonical(record))
-        digest.update(b"\n")
+        update_data_hash(digest, group)
     return digest.hexdigest()
+
+
+def update_data_hash(digest: Any, group: PreferenceGroup) -> None:
+    """Add one group to a running `data_hash` (a hashlib.sha256 object), for data read as a stream."""
+    record = {
+        "prompt": group.prompt,
+        "responses": group.responses,
+        "pairs": [list(p) for p in group.pairs],
+        "margins": group.margins,
+        "ranks": group.ranks,
+        "subset": group.subset,
+        "meta": group.meta,
+    }
+    digest.update(_canonical(record))
+    digest.update(b"\n")
 
 
 def _canonical(value: object) -> bytes:
