@@ -159,6 +159,12 @@ class RewardModel(nn.Module):
     def config(self) -> Any:
         return self.hf_model.config
 
+    @property
+    def _no_split_modules(self) -> list[str] | None:
+        """The backbone's transformer block classes: accelerate's FSDP auto-wrap reads them from the model
+        it is given, so without this each block would not become its own FSDP unit."""
+        return getattr(self.hf_model, "_no_split_modules", None)
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -325,8 +331,18 @@ def unwrap_hf_model(model: RewardModel) -> nn.Module:
     return hf
 
 
-def save_reward_model(model: RewardModel, encoder: TextEncoder, card: ModelCard, path: str | Path) -> None:
-    """Write a standard HF folder (weights, config, tokenizer) plus rewardlab.json."""
+def save_reward_model(
+    model: RewardModel,
+    encoder: TextEncoder,
+    card: ModelCard,
+    path: str | Path,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Write a standard HF folder (weights, config, tokenizer) plus rewardlab.json.
+
+    `state_dict` holds the full weights when `model`'s own are sharded (FSDP, DeepSpeed ZeRO-3): the
+    ``accelerator.get_state_dict(model)`` that every process gathered, keyed as `RewardModel`'s.
+    """
     import accelerate
     import transformers
 
@@ -336,7 +352,13 @@ def save_reward_model(model: RewardModel, encoder: TextEncoder, card: ModelCard,
     path.mkdir(parents=True, exist_ok=True)
     hf = unwrap_hf_model(model)
     hf.config.num_labels = 1
-    hf.save_pretrained(path, safe_serialization=True)
+    if state_dict is not None:
+        if hf is not model.hf_model:
+            raise ValueError(
+                "--lora-r models cannot be saved from sharded weights (FSDP, ZeRO-3); use DDP or ZeRO-2"
+            )
+        state_dict = {k.removeprefix("hf_model."): v for k, v in state_dict.items()}
+    hf.save_pretrained(path, safe_serialization=True, state_dict=state_dict)
     encoder.tokenizer.save_pretrained(path)
     card.versions = {
         "rewardlab": rewardlab.__version__,

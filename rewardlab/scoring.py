@@ -2,8 +2,8 @@
 from `Scorer`, so padding, truncation and pooling are handled identically everywhere.
 
 Texts are sorted by length and packed into batches under a padded-token budget (padding costs more
-than batching saves when lengths vary), scored under ``torch.inference_mode``, and returned in input
-order.
+than batching saves when lengths vary), scored under ``torch.inference_mode`` (``no_grad`` for models
+sharded by FSDP2 / ZeRO-3: `no_grad_for`), and returned in input order.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ class Scorer:
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.inference_mode(), self._autocast():
+            with no_grad_for(self.model), self._autocast():
                 lengths = [packed_length(groups[i]) for i in todo]
                 for idx in token_budget_batches(lengths, self.max_batch_tokens):
                     chunk = [groups[todo[j]] for j in idx]
@@ -241,7 +241,7 @@ class Scorer:
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.inference_mode(), self._autocast():
+            with no_grad_for(self.model), self._autocast():
                 for idx in token_budget_batches(lengths, self.max_batch_tokens):
                     batch = collate([encoded[i] for i in idx], self.pad_id)
                     batch = {k: v.to(self.device) for k, v in batch.items()}
@@ -261,6 +261,17 @@ class Scorer:
         if not self.bf16:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+
+def no_grad_for(model: torch.nn.Module) -> Any:
+    """``torch.inference_mode``, or ``torch.no_grad`` for a model sharded by FSDP2 (DTensor parameters) or
+    DeepSpeed ZeRO-3 (``ds_id``): gathering their shards under inference_mode leaves inference tensors
+    that break the next training step ("Inplace update to inference tensor outside InferenceMode";
+    pytorch/pytorch PR 197327, snowflakedb/ArcticTraining PR 265). Reproduced on CPU for FSDP2:
+    tests/test_sharded_save.py."""
+    first = next(model.parameters(), None)
+    sharded = first is not None and (hasattr(first, "device_mesh") or hasattr(first, "ds_id"))
+    return torch.no_grad() if sharded else torch.inference_mode()
 
 
 def _pooled_hidden(model: RewardModel, batch: dict[str, Any]) -> torch.Tensor:
