@@ -18,7 +18,8 @@ does what `rewardlab train --stream` does before the first step, with the MiniLM
 The child samples /proc/self/status every 20 ms: peak anonymous RSS (the process's own heap: what has
 to fit in RAM) and peak file-backed RSS (pages of the memory-mapped cache, which the kernel drops
 under pressure), plus VmHWM (their sum's peak, = ru_maxrss). The last line is JSON with every figure,
-time per row at each size, and the machine (cores, torch threads, load average).
+time per row at each size, and the machine (cores, torch threads, load average). With --timeout, a
+size that runs longer is stopped and reported by its last progress line (rows done, time, memory).
 """
 
 from __future__ import annotations
@@ -107,6 +108,34 @@ def status_kb() -> dict[str, int]:
     return out
 
 
+class ProgressLog:
+    """A `Reporter` for the build, and the pass's counter: one JSON line on stderr every `every` seconds.
+
+    If the parent stops a child at --timeout, the last line says how far it got and at what memory.
+    """
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every, self.t0, self.last, self.rows, self.phase = every, time.perf_counter(), 0.0, 0, "build"
+
+    def start(self, task: str, total: int | None) -> None:
+        self.rows = 0
+
+    def advance(self, n: int = 1, **metrics: object) -> None:
+        self.rows += n
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            mem = {k: v / 1024 for k, v in status_kb().items() if k in ("RssAnon", "RssFile", "VmHWM")}
+            line = {"phase": self.phase, "rows": self.rows, "elapsed_s": now - self.t0, **mem}
+            print(json.dumps(line), file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+
 def child(data: str, cache_dir: str, max_length: int, batch_size: int) -> dict:
     from transformers import AutoTokenizer
 
@@ -123,8 +152,9 @@ def child(data: str, cache_dir: str, max_length: int, batch_size: int) -> dict:
     base = sampler.sample()
     sampler.start()
 
+    log = ProgressLog()
     t0 = time.perf_counter()
-    cache = open_token_cache(data, encoder, cache_dir=cache_dir)
+    cache = open_token_cache(data, encoder, cache_dir=cache_dir, reporter=log)  # type: ignore[arg-type]
     build_s = time.perf_counter() - t0
     after_build = sampler.sample()
 
@@ -137,10 +167,12 @@ def child(data: str, cache_dir: str, max_length: int, batch_size: int) -> dict:
     plan = plan_batches(cache.lengths, batch_size, seed=0)
     plan_s = time.perf_counter() - t0
     tokens = padded = 0
+    log.phase, log.t0, log.rows = "pass", t0, 0
     for idx in plan:
         batch = collate_groups(cache.take(idx), tokenizer.pad_token_id)
         tokens += int(batch["attention_mask"].sum())
         padded += batch["input_ids"].numel()
+        log.advance(len(idx))
     pass_s = time.perf_counter() - t0
     peaks = sampler.stop()
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -194,7 +226,15 @@ def run_size(n: int, workdir: Path, args: argparse.Namespace) -> dict:
     shutil.rmtree(cache_dir, ignore_errors=True)
     cmd = [sys.executable, __file__, "--child", str(data), "--cache-dir", str(cache_dir)]
     cmd += ["--max-length", str(args.max_length), "--batch-size", str(args.batch_size)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=args.timeout)
+    except subprocess.TimeoutExpired as e:  # report how far it got, and stop here
+        stderr = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+        progress = [json.loads(x) for x in stderr.splitlines() if x.startswith('{"phase"')]
+        result = {"size": n, "timed_out_s": args.timeout, "last_progress": progress[-1] if progress else None}
+        result.update(file_mb=size / 2**20, generate_s=generate_s)
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        return result
     if done.returncode != 0:
         raise SystemExit(f"child for {n} rows failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -212,6 +252,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--keep", help="write files and caches to this folder and keep them")
+    parser.add_argument("--timeout", type=float, default=None, help="stop a size's child after this many s")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -232,6 +273,9 @@ def main() -> None:
         for n in sizes:
             r = run_size(n, workdir, args)
             results.append(r)
+            if "timed_out_s" in r:
+                print(f"{n:>9} stopped after {r['timed_out_s']:.0f} s; last progress: {r['last_progress']}")
+                break
             print(
                 f"{n:>9} {r['file_mb']:>8.0f} {r['build_s']:>8.1f} {r['build_us_per_row']:>7.0f} "
                 f"{r['pass_s']:>7.1f} {r['pass_us_per_row']:>7.0f} {r['reuse_s']:>7.2f} "
@@ -248,7 +292,9 @@ def main() -> None:
         "max_length": args.max_length,
         "batch_size": args.batch_size,
         "us_per_row": {
-            r["size"]: {"build": r["build_us_per_row"], "pass": r["pass_us_per_row"]} for r in results
+            r["size"]: {"build": r["build_us_per_row"], "pass": r["pass_us_per_row"]}
+            for r in results
+            if "build_us_per_row" in r
         },
         "results": results,
     }
