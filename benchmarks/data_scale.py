@@ -116,6 +116,7 @@ class ProgressLog:
 
     def __init__(self, every: float = 10.0) -> None:
         self.every, self.t0, self.last, self.rows, self.phase = every, time.perf_counter(), 0.0, 0, "build"
+        self.extra: dict = {}
 
     def start(self, task: str, total: int | None) -> None:
         self.rows = 0
@@ -126,7 +127,7 @@ class ProgressLog:
         if now - self.last >= self.every:
             self.last = now
             mem = {k: v / 1024 for k, v in status_kb().items() if k in ("RssAnon", "RssFile", "VmHWM")}
-            line = {"phase": self.phase, "rows": self.rows, "elapsed_s": now - self.t0, **mem}
+            line = {"phase": self.phase, "rows": self.rows, "elapsed_s": now - self.t0, **mem, **self.extra}
             print(json.dumps(line), file=sys.stderr, flush=True)
 
     def finish(self) -> None:
@@ -167,7 +168,8 @@ def child(data: str, cache_dir: str, max_length: int, batch_size: int) -> dict:
     plan = plan_batches(cache.lengths, batch_size, seed=0)
     plan_s = time.perf_counter() - t0
     tokens = padded = 0
-    log.phase, log.t0, log.rows = "pass", t0, 0
+    log.phase, log.t0, log.rows, log.last = "pass", t0, 0, 0.0
+    log.extra = {"build_s": build_s, "build_anon_mb": after_build["RssAnon"] / 1024}
     for idx in plan:
         batch = collate_groups(cache.take(idx), tokenizer.pad_token_id)
         tokens += int(batch["attention_mask"].sum())
