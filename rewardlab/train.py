@@ -299,10 +299,31 @@ def resolve_mixed_precision(cfg: TrainConfig, device: torch.device) -> tuple[str
     return ("bf16" if ok else "no"), why
 
 
+def check_sharding(accelerator: Any, cfg: TrainConfig) -> bool:
+    """Whether the weights are sharded (FSDP, DeepSpeed), so saving must gather them on every process.
+
+    DeepSpeed steps the optimizer inside each backward and reads the micro-batch size from a dataloader,
+    which this loop does not have: --grad-accum must stay 1, and the batch size is filled in here.
+    Not run on GPUs yet (docs/scaling.md).
+    """
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        if cfg.grad_accum != 1:
+            raise ValueError(
+                f"--grad-accum {cfg.grad_accum} under DeepSpeed: DeepSpeed steps the optimizer at every "
+                "backward here; use --grad-accum 1 with a larger --batch-size or more GPUs (docs/scaling.md)"
+            )
+        ds = accelerator.state.deepspeed_plugin.deepspeed_config
+        if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+            ds["train_micro_batch_size_per_gpu"] = cfg.batch_size
+    return accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+
+
 def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     """Train a reward model as configured; returns the run's figures, writes the model to output_dir."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import broadcast_object_list, set_seed
     from transformers import get_cosine_schedule_with_warmup
 
     from rewardlab.data.loading import data_hash
@@ -315,6 +336,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     t_start = time.perf_counter()
     precision, why = resolve_mixed_precision(cfg, pick_device())
     accelerator = Accelerator(mixed_precision=precision, cpu=pick_device().type == "cpu")
+    sharded = check_sharding(accelerator, cfg)
     reporter.message(
         f"device {accelerator.device}, {accelerator.num_processes} process(es), precision {precision} ({why})"
     )
@@ -369,6 +391,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         total_steps = min(total_steps, cfg.max_steps)
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
+    params = [p for p in model.parameters() if p.requires_grad]  # FSDP2 swaps in sharded parameters
 
     state = {"step": 0, "epoch": 0, "batch": 0, "best_accuracy": -1.0, "best_step": 0}
     if cfg.resume:
@@ -388,6 +411,11 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     scorer = Scorer(unwrapped, encoder, card, device=accelerator.device, bf16=precision == "bf16")
     best_eval: EvalResult | None = None
 
+    def save_model() -> None:  # every process calls it: sharded weights are gathered collectively
+        full = accelerator.get_state_dict(model) if sharded else None
+        if accelerator.is_main_process:
+            save_reward_model(unwrapped, encoder, card, out, state_dict=full)
+
     def log(record: dict[str, Any]) -> None:
         if accelerator.is_main_process:
             with metrics_file.open("a") as f:
@@ -400,7 +428,10 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         result = _evaluate(scorer, data.eval, eval_enc, data.noise_ceiling.get("eval"), cfg)
         log({"step": state["step"], "eval_accuracy": result.accuracy, **_eval_extras(result, cfg)})
         reporter.message(f"step {state['step']}: eval {result.line()}")
-        if result.accuracy > state["best_accuracy"]:
+        better = [result.accuracy > state["best_accuracy"]]
+        if sharded:  # all processes must agree before they gather the weights together
+            broadcast_object_list(better)
+        if better[0]:
             state["best_accuracy"], state["best_step"] = result.accuracy, state["step"]
             best_eval = result
             card.reward_mean, card.reward_std = result.reward_mean, result.reward_std
@@ -408,8 +439,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
             card.train_metrics = {"eval_accuracy": result.accuracy, "step": state["step"]}
             if cfg.objective != "pairs":
                 card.train_metrics.update(result.to_dict())
-            if accelerator.is_main_process:
-                save_reward_model(unwrapped, encoder, card, out)
+            save_model()
 
     pairs_done, t_loop = 0, time.perf_counter()
     reporter.start("training", total_steps)
@@ -489,8 +519,8 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     reporter.finish()
     train_time = time.perf_counter() - t_loop
 
-    if not eval_enc and accelerator.is_main_process:  # no held-out data: keep the last weights
-        save_reward_model(unwrapped, encoder, card, out)
+    if not eval_enc:  # no held-out data: keep the last weights
+        save_model()
     accelerator.wait_for_everyone()
     test_result = None
     if test_enc:

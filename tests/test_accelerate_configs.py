@@ -101,3 +101,29 @@ def test_max_grad_norm_default_matches_the_deepspeed_configs():
     from rewardlab.config import TrainConfig
 
     assert TrainConfig().max_grad_norm == 1.0 and TrainConfig().grad_accum == 1
+
+
+def test_train_loop_fills_deepspeed_batch_size_and_refuses_grad_accum(monkeypatch):
+    """train.check_sharding on the plugin zero3-8gpu.yaml builds (the accelerator around it stands in:
+    a real DeepSpeed accelerator needs GPUs)."""
+    from types import SimpleNamespace
+
+    from accelerate.utils import DeepSpeedPlugin, DistributedType
+
+    from rewardlab.config import TrainConfig
+    from rewardlab.train import check_sharding
+
+    _, env = _launch_env("zero3-8gpu")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    plugin = DeepSpeedPlugin()
+    accelerator = SimpleNamespace(
+        distributed_type=DistributedType.DEEPSPEED, state=SimpleNamespace(deepspeed_plugin=plugin)
+    )
+    assert plugin.deepspeed_config["train_micro_batch_size_per_gpu"] == "auto"  # accelerate would raise
+    assert check_sharding(accelerator, TrainConfig(batch_size=6)) is True
+    assert plugin.deepspeed_config["train_micro_batch_size_per_gpu"] == 6
+    with pytest.raises(ValueError, match="--grad-accum 2 under DeepSpeed"):
+        check_sharding(accelerator, TrainConfig(grad_accum=2))
+    for kind, expected in ((DistributedType.FSDP, True), (DistributedType.MULTI_GPU, False)):
+        assert check_sharding(SimpleNamespace(distributed_type=kind), TrainConfig(grad_accum=2)) is expected
