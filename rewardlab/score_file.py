@@ -103,7 +103,7 @@ def check_score_file(path: str, procs: Processes | None = None) -> int:
     if procs.is_main:
         try:
             found[0] = _check_rows(path)
-        except (DataError, FileNotFoundError) as e:
+        except (DataError, OSError) as e:  # reaches every process: none is left waiting
             found[1] = e
     if procs.world > 1:
         import torch.distributed as dist
