@@ -95,6 +95,11 @@ class TrainConfig:
     freeze_layers: int = doc("Freeze the embeddings and the bottom N transformer layers.", 0)
     lora_r: int = doc("LoRA rank (0: full fine-tuning). The scalar head is always trained in full.", 0)
     gradient_checkpointing: bool = doc("Recompute activations in backward to save memory.", False)
+    dropout: bool = doc(
+        "Keep the backbone's dropout while training (off by default, as in TRL: it adds noise to the "
+        "chosen-rejected difference and costs ~17% of a CPU step).",
+        False,
+    )
     length_grouped: bool = doc("Group batches by length (shuffled windows) to waste less on padding.", True)
     demo_prompts: int = doc("Demo task only: number of training prompts (empty --data).", 0)
     stream: bool = doc(

@@ -232,11 +232,13 @@ def build_reward_model(
     lora_r: int = 0,
     gradient_checkpointing: bool = False,
     extra_tokens: Sequence[str] = (),
+    dropout: bool = False,
 ) -> tuple[RewardModel, TextEncoder, ModelCard]:
     """Load a backbone (hub name, folder, .gguf, or packaged short name) with a fresh scalar head.
 
     `extra_tokens` are added to the tokenizer as special tokens (e.g. a PRM's step marker) and get
-    fresh embedding rows before any layer is frozen or wrapped by LoRA.
+    fresh embedding rows before any layer is frozen or wrapped by LoRA. Dropout is switched off unless
+    `dropout` (see `disable_dropout`).
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -256,6 +258,8 @@ def build_reward_model(
     encoder_model = is_encoder_config(hf_model.config)
     if pooling == "auto":
         pooling = "cls" if encoder_model else "last"
+    if not dropout:
+        disable_dropout(hf_model)
     if freeze_layers:
         freeze_bottom_layers(hf_model, freeze_layers)
     if gradient_checkpointing:
@@ -272,6 +276,35 @@ def build_reward_model(
         append_eos=encoder.append_eos,
     )
     return RewardModel(hf_model, pooling, encoder_model), encoder, card
+
+
+DROPOUT_ATTRIBUTES = ("attention_dropout", "attn_dropout", "dropout", "dropout_prob", "dropout_p")
+"""Float attributes some attention modules read instead of an nn.Dropout (e.g. Llama's attention_dropout)."""
+
+
+def disable_dropout(hf_model: nn.Module) -> int:
+    """Set every dropout probability in the model to 0; returns how many were non-zero.
+
+    A reward model's training signal is a difference of two scores, and dropout draws different masks
+    for the chosen and the rejected forward, adding noise to exactly that difference; TRL's
+    RewardTrainer and OpenRLHF switch it off too. It is also slow on CPU: drawing the masks
+    (aten::bernoulli_) was 17% of a MiniLM training step's operator time (benchmarks/profile_train.py).
+    The config's dropout fields are zeroed as well, so the saved model says what it was trained with.
+    """
+    changed = 0
+    for module in hf_model.modules():
+        if isinstance(module, nn.Dropout) and module.p:
+            module.p, changed = 0.0, changed + 1
+        for name in DROPOUT_ATTRIBUTES:
+            value = getattr(module, name, None)
+            if isinstance(value, float) and not isinstance(value, bool) and value:
+                setattr(module, name, 0.0)
+                changed += 1
+    config = getattr(hf_model, "config", None)
+    for name, value in (vars(config).items() if config is not None else ()):
+        if ("dropout" in name or name.endswith("pdrop")) and isinstance(value, float) and value:
+            setattr(config, name, 0.0)
+    return changed
 
 
 def _forget_gguf_quantizer(hf_model: nn.Module) -> None:

@@ -355,6 +355,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         lora_r=cfg.lora_r,
         gradient_checkpointing=cfg.gradient_checkpointing,
         extra_tokens=[STEP_MARKER] if cfg.objective == "steps" else (),
+        dropout=cfg.dropout,
     )
     if cfg.stream:
         shown = len(data.lines)
