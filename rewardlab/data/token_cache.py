@@ -14,7 +14,8 @@ grouped by) and `prompt_hash` (for the train/eval leakage check).
 The cache lives in ``$REWARDLAB_TOKEN_CACHE`` (default: ``<HF datasets cache>/rewardlab-tokens``), one
 folder per key: a hash of the data file's bytes (of a `save_to_disk` folder's file names, sizes and
 mtimes), the format and split, the tokenizer (vocabulary, specials, chat template), `max_length`,
-`truncation` and the held-out rule. A second run with the same key reuses it without reading the file.
+`truncation` and the held-out rule. A second run with the same key reuses it: the file is hashed, not
+parsed or tokenised again.
 `meta.json` is written last: a folder without it is a build that died and is rebuilt.
 """
 
@@ -56,7 +57,7 @@ class TokenCache:
     """A memory-mapped, tokenised training file; indexable like the list `encode_groups` returns."""
 
     dataset: Any
-    """The `datasets.Dataset`, one row per group, backed by Arrow files in `folder`."""
+    """The `datasets.Dataset`, one row per group, memory-mapped from `folder`/tokens.arrow."""
     folder: Path
     summary: DataSummary
     """What reading the file did (rows read, drops with file:line examples), as `load_preferences` says."""
