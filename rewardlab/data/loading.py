@@ -71,7 +71,7 @@ def iter_preferences(
     Drops, duplicates and counts go into `summary` as they happen. Bad rows do not stop the reading:
     once the last row is read, one DataError lists up to 20 of them with their file:line, so a
     consumer that writes groups somewhere (rewardlab.data.token_cache) must discard what it wrote.
-    Memory stays bounded by the duplicate check: one 8-byte row hash per kept group.
+    What grows with the file is the duplicate check only: one 8-byte row hash (~65 B in a set) per row.
     """
     if format is not None and format not in FORMATS:
         raise DataError(f"unknown format '{format}'; --format takes one of {', '.join(FORMATS)}")
