@@ -367,6 +367,23 @@ def verdict(
     return VERDICTS[level], reasons
 
 
+def rewards_from_embeddings(scorer: Any, emb: np.ndarray, prompts: list, responses: list) -> list[float]:
+    """The rewards of already-embedded samples: the head applied to the pooled vectors it reads, so drift
+    runs the backbone once instead of twice (``head(embed) == score``, tests/test_drift.py). A model
+    without a plain linear head is scored again."""
+    import torch
+
+    from rewardlab.modeling import score_head, unwrap_hf_model
+
+    try:
+        head = score_head(unwrap_hf_model(scorer.model))
+    except (AttributeError, ValueError):
+        return list(scorer.score(prompts, responses))
+    with torch.no_grad():
+        x = torch.as_tensor(emb, dtype=head.weight.dtype, device=head.weight.device)
+        return head(x).squeeze(-1).float().cpu().tolist()
+
+
 def drift(
     scorer: Any,
     reference: Sequence[Sample],
@@ -396,7 +413,7 @@ def drift(
             per_member = scorer.score_members(prompts, responses)
             rewards = combine(per_member, scorer.card.rule, scorer.card.lam)
         else:
-            per_member, rewards = None, scorer.score(prompts, responses)
+            per_member, rewards = None, rewards_from_embeddings(scorer, emb, prompts, responses)
         sets[name] = (emb, list(rewards), per_member)
     (ref_emb, ref_r, ref_m), (cur_emb, cur_r, cur_m) = sets["reference"], sets["current"]
     scores = score_drift(ref_r, cur_r)

@@ -150,6 +150,7 @@ def test_read_samples_formats_and_errors(tmp_path):
 def test_embed_is_what_the_head_reads(tiny_backbone):
     import torch
 
+    from rewardlab.drift import rewards_from_embeddings
     from rewardlab.modeling import build_reward_model, score_head
     from rewardlab.scoring import Scorer
 
@@ -161,6 +162,8 @@ def test_embed_is_what_the_head_reads(tiny_backbone):
         assert emb.shape == (2, model.config.hidden_size)
         head = score_head(model.hf_model)(emb)[:, 0].tolist()
         assert head == pytest.approx(scorer.score(prompts, responses), abs=1e-5)
+        once = rewards_from_embeddings(scorer, emb.numpy().astype(float), prompts, responses)
+        assert once == pytest.approx(scorer.score(prompts, responses), abs=1e-5)
 
 
 def test_cli_end_to_end(tiny_backbone, tmp_path):
