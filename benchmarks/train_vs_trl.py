@@ -8,6 +8,10 @@
 Every configuration runs in its own child process, one after the other (so peak RSS is its own):
 TRL fp32, TRL's defaults (bf16 + gradient checkpointing), TRL bf16 without checkpointing, and
 rewardlab (its defaults: length-grouped batches, left truncation, precision chosen for the device).
+On a CPU without native bf16 matmuls (no avx512_bf16/AMX: bf16 runs ~100x slower than fp32 there) the
+two bf16 TRL configurations are skipped with that reason unless --force-bf16; the measured fp32 and
+bf16 matmul rates (the roofline) are printed either way, with each configuration's useful FLOP/s:
+6 x non-embedding parameters x real (unpadded) tokens, plus attention, over its training time.
 Same backbone, data, max length (256), batch (8 pairs), learning rate (1e-4) and epochs (1).
 TRL gets the pairs pre-tokenised and cut to 256 tokens (its `max_length` drops over-long pairs and
 its text path fails on a tokenizer without EOS); its accuracy is measured on the test pairs
@@ -63,6 +67,32 @@ def write_subset(n_pairs: int, n_test: int, workdir: Path) -> tuple[str, str, st
     (workdir / "train.jsonl").write_text("\n".join(train_rows) + "\n")
     (workdir / "test.jsonl").write_text("\n".join(test_rows) + "\n")
     return str(workdir / "train.jsonl"), str(workdir / "test.jsonl"), source
+
+
+def useful_train_flops(args: argparse.Namespace, train_file: str) -> float:
+    """Forward+backward FLOPs of one epoch on the real tokens only (padding excluded).
+
+    6 x non-embedding parameters per token (2 forward, 4 backward) plus attention scores and
+    values, 12 x layers x hidden x length^2 per sequence; the usual dense-transformer estimate.
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    from rewardlab.modeling import resolve_backbone
+
+    path, gguf = resolve_backbone(args.backbone)
+    kw = {"gguf_file": gguf} if gguf else {}
+    tok = AutoTokenizer.from_pretrained(path, **kw)
+    config = AutoConfig.from_pretrained(path, **kw)
+    d, layers = config.hidden_size, config.num_hidden_layers
+    ffn = getattr(config, "intermediate_size", 4 * d)
+    kv = d * getattr(config, "num_key_value_heads", config.num_attention_heads) // config.num_attention_heads
+    gated = 3 if getattr(config, "hidden_act", "") == "silu" else 2
+    params = layers * (2 * d * d + 2 * d * kv + gated * d * ffn)
+    rows = [json.loads(line) for line in Path(train_file).read_text().splitlines()]
+    lengths = [
+        min(len(tok(r[k])["input_ids"]), args.max_length) for r in rows for k in ("chosen", "rejected")
+    ]
+    return float(sum(6 * params * n + 12 * layers * d * n * n for n in lengths))
 
 
 def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str) -> dict:
@@ -168,6 +198,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--only", default=None, help="Comma-separated configurations to run.")
+    parser.add_argument("--force-bf16", action="store_true", help="Run TRL's bf16 configs on any CPU.")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--files", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -176,13 +207,24 @@ def main() -> None:
         return
 
     import torch
+    from score_vs_pipeline import matmul_gflops
+
+    from rewardlab.scoring import bf16_supported
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     n_pairs, n_test = (160, 100) if args.quick else (args.pairs, 300)
     train_file, test_file, source = write_subset(n_pairs, n_test, workdir)
     names = args.only.split(",") if args.only else [*TRL_CONFIGS, "rewardlab"]
+    roofline = {d: round(matmul_gflops(d), 1) for d in ("float32", "bfloat16")}
+    bf16_ok, bf16_why = bf16_supported(torch.device("cpu"))
+    print(f"matmul roofline (GFLOP/s): fp32 {roofline['float32']}, bf16 {roofline['bfloat16']} ({bf16_why})")
+    flops = useful_train_flops(args, train_file)
     results = {}
     for name in names:
+        if TRL_CONFIGS.get(name, {}).get("bf16") and not (bf16_ok or args.force_bf16):
+            results[name] = {"skipped": f"{bf16_why}; bf16 runs at {roofline['bfloat16']} GFLOP/s here"}
+            print(f"{name:>24}: skipped ({results[name]['skipped']})")
+            continue
         cmd = [
             sys.executable,
             __file__,
@@ -208,9 +250,13 @@ def main() -> None:
             continue
         results[name] = json.loads(line[len("RESULT ") :])
         r = results[name]
+        r["useful_gflop_per_s"] = round(flops / r["seconds"] / 1e9, 1)
+        r["share_of_fp32_roofline"] = round(r["useful_gflop_per_s"] / roofline["float32"], 3)
         print(
             f"{name:>24}: {r['pairs_per_s']:6.2f} pairs/s  {r['seconds']:7.1f} s  "
-            f"peak RSS {r['peak_rss_mb']:6.0f} MB  test accuracy {r['test_accuracy']:.3f}"
+            f"peak RSS {r['peak_rss_mb']:6.0f} MB  test accuracy {r['test_accuracy']:.3f}  "
+            f"{r['useful_gflop_per_s']} useful GFLOP/s "
+            f"({100 * r['share_of_fp32_roofline']:.0f}% of fp32 matmul)"
         )
     trl_speeds = [v["pairs_per_s"] for k, v in results.items() if k.startswith("trl") and "pairs_per_s" in v]
     ratio = results.get("rewardlab", {}).get("pairs_per_s", 0) / max(trl_speeds) if trl_speeds else None
@@ -224,6 +270,8 @@ def main() -> None:
                 "test_pairs": n_test,
                 "results": results,
                 "ratio": ratio,
+                "useful_train_tflop": round(flops / 1e12, 2),
+                "matmul_gflop_per_s": roofline,
                 "machine": {
                     "cores": os.cpu_count(),
                     "torch_threads": torch.get_num_threads(),
