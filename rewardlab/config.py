@@ -97,7 +97,7 @@ class TrainConfig:
     gradient_checkpointing: bool = doc("Recompute activations in backward to save memory.", False)
     dropout: bool = doc(
         "Keep the backbone's dropout while training (off by default, as in TRL: it adds noise to the "
-        "chosen-rejected difference and costs ~17% of a CPU step).",
+        "chosen-rejected difference and costs about a sixth of a CPU step).",
         False,
     )
     length_grouped: bool = doc("Group batches by length (shuffled windows) to waste less on padding.", True)
