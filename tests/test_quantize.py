@@ -12,9 +12,10 @@ from rewardlab.scoring import Scorer, quantize_dynamic_int8
 PROMPTS = ["hello world, a question about python code"] * 6
 RESPONSES = [" python code", " sorry I cannot help", " no", " the answer is 0123", " good bread", " the cake"]
 
-# Measured on the tiny random backbones (hidden size 32) with a head of std 1 (rewards up to ~11):
-# max |int8 - fp32| is 1.2-2.7% of the largest |reward| (0.12-0.14 absolute) for Llama, Qwen2 and GPT-2.
-REL_TOL = 0.05
+# Measured on the tiny random backbones (hidden size 32) with a head of std 1 (rewards up to ~11), seeds
+# 0-5: max |int8 - fp32| is 0.6-6.2% of the largest |reward| over GPT-2, Llama, Qwen2 and BERT.
+# (MiniLM trained on HH, 120 texts: max |diff| 0.33, 81% of pairs ordered as fp32 -- see the benchmark.)
+REL_TOL = 0.1
 
 
 def _model(tiny_backbone, kind):
