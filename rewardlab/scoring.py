@@ -296,10 +296,11 @@ def _pooled_hidden(model: RewardModel, batch: dict[str, Any]) -> torch.Tensor:
 
 def quantize_dynamic_int8(model: RewardModel, device: torch.device, quantize: str, bf16: bool) -> RewardModel:
     """A copy of `model` whose nn.Linear layers run as int8 dynamic-quantised matmuls (weights int8 per
-    tensor, activations quantised on the fly): a CPU-only speed-up for scoring, at a small accuracy cost
-    that benchmarks/score_vs_pipeline.py measures. GPT-2's Conv1D projections are not nn.Linear and stay
-    fp32. torch.ao.quantization is deprecated in favour of torchao (not a dependency), so its
-    deprecation warnings are silenced here."""
+    output channel, activations quantised per tensor on the fly): a CPU-only speed-up for scoring at an
+    accuracy cost benchmarks/score_vs_pipeline.py measures. Per-channel weights halve the error of
+    per-tensor ones (MiniLM trained on HH, 120 texts: max |diff| 0.17 vs 0.33, reward std 0.36).
+    GPT-2's Conv1D projections are not nn.Linear and stay fp32. torch.ao.quantization is deprecated in
+    favour of torchao (not a dependency), so its deprecation warnings are silenced here."""
     import warnings
 
     if quantize != "int8":
@@ -309,11 +310,13 @@ def quantize_dynamic_int8(model: RewardModel, device: torch.device, quantize: st
     if bf16:
         raise ValueError("--quantize int8 and --bf16 cannot be combined; choose one")
     from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
-    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        hf = quantize_dynamic(model.hf_model, {torch.nn.Linear}, dtype=torch.qint8)
+        hf = quantize_dynamic(
+            model.hf_model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+        )
     count = sum(isinstance(m, QuantizedLinear) for m in hf.modules())
     log.info("int8 dynamic quantisation: %d linear layers quantised", count)
     if count <= 1:

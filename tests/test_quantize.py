@@ -13,8 +13,8 @@ PROMPTS = ["hello world, a question about python code"] * 6
 RESPONSES = [" python code", " sorry I cannot help", " no", " the answer is 0123", " good bread", " the cake"]
 
 # Measured on the tiny random backbones (hidden size 32) with a head of std 1 (rewards up to ~11), seeds
-# 0-5: max |int8 - fp32| is 0.6-6.2% of the largest |reward| over GPT-2, Llama, Qwen2 and BERT.
-# (MiniLM trained on HH, 120 texts: max |diff| 0.33, 81% of pairs ordered as fp32 -- see the benchmark.)
+# 0-5: max |int8 - fp32| is 0.6-8.9% of the largest |reward| over GPT-2, Llama, Qwen2 and BERT.
+# (MiniLM trained on HH, 120 texts: max |diff| 0.17, reward std 0.36; see benchmarks/score_vs_pipeline.py.)
 REL_TOL = 0.1
 
 
