@@ -122,4 +122,42 @@ def retrain(cfg: RetrainConfig, reporter: Reporter | None = None) -> RetrainResu
         str(out), str(mixed_path), len(new_rows), len(mixed) - len(new_rows), before, after
     )
     (out / "retrain.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if sets:
+        try:
+            (out / "retrain.png").write_bytes(plot_retrain({f"replay {cfg.replay:g}": result.to_dict()}))
+        except ImportError as e:  # matplotlib is the optional [plot] extra
+            reporter.message(f"no retrain.png: {e}")
     return result
+
+
+def plot_retrain(runs: dict[str, dict[str, Any]]) -> bytes:
+    """Held-out accuracy before and after retraining, per set (old, new), one pair of bars per run, with
+    the bootstrap 95% intervals: forgetting is the old set's "after" bar below its "before" bar.
+
+    `runs` maps a label to a `retrain.json` dict; several runs (e.g. replay 0 and 0.3) share one "before"
+    when they start from the same model, so it is drawn once per set."""
+    from rewardlab.plots import _figure, _png
+
+    fig, (ax,) = _figure(width=6.0, height=3.6)
+    sets = [s for s in ("old", "new") if any(s in r.get("before", {}) for r in runs.values())]
+    bars = [("before", next(iter(runs.values())))] + [(f"after, {k}", r) for k, r in runs.items()]
+    width = 0.8 / len(bars)
+    low = min(100 * r[w][s]["ci_low"] for r in runs.values() for w in ("before", "after") for s in sets)
+    floor = max(0.0, low - 5)
+    for j, (label, run) in enumerate(bars):
+        part = run["before"] if label == "before" else run["after"]
+        acc = [100 * part[s]["accuracy"] for s in sets]
+        err = [
+            [100 * (part[s]["accuracy"] - part[s]["ci_low"]) for s in sets],
+            [100 * (part[s]["ci_high"] - part[s]["accuracy"]) for s in sets],
+        ]
+        xs = [i + (j - (len(bars) - 1) / 2) * width for i in range(len(sets))]
+        ax.bar(xs, acc, width, yerr=err, capsize=3, label=label, color="#999999" if j == 0 else None)
+        for x, a in zip(xs, acc, strict=True):
+            ax.text(x, floor + 0.5, f"{a:.1f}", ha="center", va="bottom", fontsize=7, color="white")
+    ax.set_xticks(range(len(sets)), [f"{s} held-out set" for s in sets])
+    ax.set_ylabel("pairwise accuracy (%)")
+    ax.set_ylim(floor, None)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("Retraining on new comparisons: gain on new vs forgetting on old", fontsize=9)
+    return _png(fig)

@@ -262,6 +262,7 @@ def test_retrain_continues_from_the_saved_model(tiny_backbone, tmp_path):
     assert after == pytest.approx(before, abs=1e-5)
     assert result.before["old"]["accuracy"] == pytest.approx(result.after["old"]["accuracy"])
     assert json.loads((tmp_path / "re" / "retrain.json").read_text())["replayed_rows"] == 10
+    assert (tmp_path / "re" / "retrain.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _prompted(seed: int, n_prompts: int = 100, per: int = 2, d: int = 16) -> tuple[np.ndarray, list[str]]:
