@@ -110,13 +110,14 @@ class _PlainProgress:
     def _line(self) -> None:
         self.last = now = self.clock()
         elapsed = now - self.started
-        count = str(self.done)
+        count = str(self.done) if self.done or self.total else ""
         if self.total:
             count += f"/{self.total} ({100 * self.done / self.total:.0f}%)"
         left = ""
         if self.total and self.done:
             left = f", ~{_duration(elapsed * (self.total - self.done) / self.done)} left"
-        line = f"{self.task} {count}  {_duration(elapsed)} elapsed{left}  {self.metrics}"
+        count = f"{count}  " if count else ""
+        line = f"{self.task} {count}{_duration(elapsed)} elapsed{left}  {self.metrics}"
         self.emit(line.rstrip(), highlight=False)
 
 
