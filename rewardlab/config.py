@@ -102,6 +102,12 @@ class TrainConfig:
     )
     length_grouped: bool = doc("Group batches by length (shuffled windows) to waste less on padding.", True)
     demo_prompts: int = doc("Demo task only: number of training prompts (empty --data).", 0)
+    shared_prefix: bool = doc(
+        "Decoders: run each prompt's shared tokens once per group instead of once per response (one packed "
+        "row, block attention mask; rewardlab/shared_prefix.py). Used where the backbone supports it, with "
+        "the reason logged otherwise.",
+        True,
+    )
     stream: bool = doc(
         "Tokenise --data once into an on-disk Arrow cache ($REWARDLAB_TOKEN_CACHE) and train from it "
         "memory-mapped, for files that do not fit in RAM; same batches as without (docs/training.md).",

@@ -35,6 +35,7 @@ from rewardlab.evaluate import EvalResult, evaluate_rewards
 from rewardlab.losses import centering, grouped_bt, pairwise_accuracy, plackett_luce
 from rewardlab.prm import collate_steps, encode_step_examples, evaluate_steps, outcome_bce, step_bce
 from rewardlab.progress import Reporter
+from rewardlab.shared_prefix import collate_shared_prefix, shared_prefix_rewards, shared_prefix_support
 
 STATE_FILE = "trainer_state.json"
 
@@ -246,10 +247,10 @@ def _encode(items: list, encoder: Any, cfg: TrainConfig, on_progress: Any) -> tu
     return encode_step_examples(items, encoder, cfg.objective, on_progress)
 
 
-def _collate(items: list, pad_id: int, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+def _collate(items: list, pad_id: int, cfg: TrainConfig, shared: bool = False) -> dict[str, torch.Tensor]:
     if cfg.objective != "pairs":
         return collate_steps(items, pad_id)
-    batch = collate_groups(items, pad_id)
+    batch = collate_shared_prefix(items, pad_id) if shared else collate_groups(items, pad_id)
     order_t = _rank_order(items) if cfg.loss == "plackett_luce" else None
     if order_t is not None:
         batch["rank_order"] = order_t
@@ -382,6 +383,11 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     if not train_enc:
         raise ValueError("no training pairs left after loading; see the summary above")
 
+    shared = False
+    if cfg.objective == "pairs" and cfg.shared_prefix and not model.is_encoder:
+        shared, why = shared_prefix_support(model)
+        reporter.message(f"shared-prefix forward: {'on' if shared else 'off'} ({why})")
+
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rank, world = accelerator.process_index, accelerator.num_processes
@@ -458,17 +464,20 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
                 loss_sum, acc_sum, n_pairs = 0.0, 0.0, 0
                 for j, idx in enumerate(micro[step_in_epoch]):
                     items = train_enc.take(idx) if cfg.stream else [train_enc[i] for i in idx]
-                    batch = _collate(items, encoder.tokenizer.pad_token_id, cfg)
+                    batch = _collate(items, encoder.tokenizer.pad_token_id, cfg, shared)
                     batch = {k: v.to(accelerator.device) for k, v in batch.items()}
                     sync = j == len(micro[step_in_epoch]) - 1
                     with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-                        rewards = model(
-                            batch["input_ids"],
-                            batch["attention_mask"],
-                            batch.get("token_type_ids"),
-                            batch["response_mask"],
-                            per_token=cfg.objective == "steps",
-                        ).float()
+                        if shared:
+                            rewards = shared_prefix_rewards(model, batch).float()
+                        else:
+                            rewards = model(
+                                batch["input_ids"],
+                                batch["attention_mask"],
+                                batch.get("token_type_ids"),
+                                batch["response_mask"],
+                                per_token=cfg.objective == "steps",
+                            ).float()
                         loss, acc = compute_loss(rewards, batch, cfg)
                         accelerator.backward(loss / len(micro[step_in_epoch]))
                     loss_sum += loss.item() / len(micro[step_in_epoch])

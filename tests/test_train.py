@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from rewardlab.config import TrainConfig
+from rewardlab.progress import Reporter
 from rewardlab.train import latest_checkpoint, split_by_prompt, train
 
 
@@ -134,3 +135,22 @@ def test_split_by_prompt_keeps_a_prompt_on_one_side():
     train_g, held = split_by_prompt(groups, 0.3, seed=1)
     assert len(train_g) + len(held) == 100 and held
     assert not {g.prompt for g in train_g} & {g.prompt for g in held}
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_shared_prefix_training_equals_the_plain_path(tiny_backbone, tmp_path, kind):
+    """One packed row per group (prompt encoded once) trains to the same weights as padded pairs."""
+    a = _cfg(tiny_backbone, tmp_path, kind, output_dir=str(tmp_path / "a"), epochs=1)
+    b = _cfg(tiny_backbone, tmp_path, kind, output_dir=str(tmp_path / "b"), epochs=1, shared_prefix=False)
+    messages: list[str] = []
+
+    class Collect(Reporter):
+        def message(self, text: str) -> None:
+            messages.append(text)
+
+    ra, rb = train(a, Collect()), train(b)
+    assert any(m.startswith("shared-prefix forward: on") for m in messages), messages
+    assert ra.steps == rb.steps
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=1e-4), k
