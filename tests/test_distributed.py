@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
+from launch import HAVE_TORCHRUN, torchrun
 from safetensors.torch import load_file
 
 from rewardlab.cli import main
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.skipif(
-    shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
-    reason="torchrun not installed",
-)
+@pytest.mark.skipif(not HAVE_TORCHRUN, reason="torchrun not installed")
 def test_two_processes_match_one_process_with_the_same_global_batch(tiny_backbone, tmp_path, capsys):
     rows = [
         {
@@ -56,29 +42,8 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tiny_backbon
     assert main(["train", *common, "--batch-size", "4", "--output-dir", str(tmp_path / "one")]) == 0
     capsys.readouterr()
 
-    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(
-        [
-            torchrun,
-            "--nproc_per_node",
-            "2",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(_free_port()),
-            "-m",
-            "rewardlab",
-            "train",
-            *common,
-            "--batch-size",
-            "2",
-            "--output-dir",
-            str(tmp_path / "two"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
+    proc = torchrun(
+        ["-m", "rewardlab", "train", *common, "--batch-size", "2", "--output-dir", str(tmp_path / "two")],
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

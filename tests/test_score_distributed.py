@@ -6,22 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from launch import HAVE_TORCHRUN, free_port, torchrun
 
 from rewardlab.cli import main
-
-TORCHRUN = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +109,7 @@ def test_bad_row_fails_before_scoring_and_writes_nothing(saved_model, tmp_path, 
     assert not out.exists() and not out.with_name("out.jsonl.partial").exists()
 
 
-@pytest.mark.skipif(not Path(TORCHRUN).exists(), reason="torchrun not installed")
+@pytest.mark.skipif(not HAVE_TORCHRUN, reason="torchrun not installed")
 def test_two_processes_write_what_one_process_writes(saved_model, data, tmp_path, capsys):
     path, rows = data
     one = tmp_path / "one.jsonl"
@@ -125,31 +117,8 @@ def test_two_processes_write_what_one_process_writes(saved_model, data, tmp_path
     capsys.readouterr()
 
     two = tmp_path / "two.jsonl"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(
-        [
-            TORCHRUN,
-            "--nproc_per_node",
-            "2",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(_free_port()),
-            "-m",
-            "rewardlab",
-            "score",
-            saved_model,
-            str(path),
-            "-o",
-            str(two),
-            "--chunk-rows",
-            "7",  # 50 rows: 7 chunks of 7 (4 rows on rank 0, 3 on rank 1) and a last one of 1 (rank 1: none)
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    # 50 rows in chunks of 7: 4 rows on rank 0 and 3 on rank 1 per chunk, and a last chunk of 1 (rank 1: none)
+    proc = torchrun(["-m", "rewardlab", "score", saved_model, str(path), "-o", str(two), "--chunk-rows", "7"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     logs = proc.stderr + proc.stdout
     assert logs.count("scored 50 rows on 2 process(es)") == 1  # only the main process reports
@@ -174,7 +143,7 @@ def test_accelerate_launch_two_processes_write_what_one_process_writes(saved_mod
     two = tmp_path / "two.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     launch = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
-    launch += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port())]
+    launch += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
     proc = subprocess.run(
         [*launch, "-m", "rewardlab", "score", saved_model, str(path), "-o", str(two), "--chunk-rows", "16"],
         capture_output=True,

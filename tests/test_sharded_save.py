@@ -12,24 +12,14 @@ Run as a script, this file is the worker that torchrun starts.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from launch import HAVE_TORCHRUN, torchrun
 
-TORCHRUN = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
 PROMPTS = ["Human: hi\n\nAssistant:", "Human: help with bread?\n\nAssistant:", ""]
 RESPONSES = [" Thanks, here is help.", " No.", "hello world answer question"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_state_dict_argument_saves_what_the_model_holds(tiny_backbone, tmp_path):
@@ -53,7 +43,7 @@ def test_state_dict_argument_saves_what_the_model_holds(tiny_backbone, tmp_path)
     assert hf.config.num_labels == 1 and torch.all(hf.score.weight == 0.25)
 
 
-@pytest.mark.skipif(not Path(TORCHRUN).exists(), reason="torchrun not installed")
+@pytest.mark.skipif(not HAVE_TORCHRUN, reason="torchrun not installed")
 def test_fsdp2_sharded_model_evaluates_trains_and_saves_full_weights(tiny_backbone, tmp_path):
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -61,25 +51,7 @@ def test_fsdp2_sharded_model_evaluates_trains_and_saves_full_weights(tiny_backbo
     from rewardlab.scoring import Scorer
 
     out = tmp_path / "saved"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(
-        [
-            TORCHRUN,
-            "--nproc_per_node",
-            "2",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(_free_port()),
-            __file__,
-            tiny_backbone("llama"),
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    proc = torchrun([__file__, tiny_backbone("llama"), str(out)])
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads((out / "worker.json").read_text())
     assert report["sharded"] == ["hf_model.model.layers.0", "hf_model.model.layers.1", ""]
