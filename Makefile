@@ -30,15 +30,15 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/rewardlab train
 
 test: $(STAMP) $(VENV)/.browser
-	$(BIN)/ruff check rewardlab tests benchmarks
+	$(BIN)/ruff check rewardlab tests benchmarks examples
 	HF_HUB_OFFLINE=1 scripts/with-postgres.sh $(BIN)/python -m pytest
 
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow
 
 lint: $(STAMP)
-	$(BIN)/ruff check rewardlab tests benchmarks
-	$(BIN)/ruff format --check rewardlab tests benchmarks
+	$(BIN)/ruff check rewardlab tests benchmarks examples
+	$(BIN)/ruff format --check rewardlab tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) build *.egg-info
