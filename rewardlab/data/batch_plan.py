@@ -1,8 +1,8 @@
 """Length-grouped training batches over a numpy lengths column, for data that is not a Python list.
 
-`plan_batches` draws exactly the batches `batching.batch_indices` draws for the same lengths, seed and
-epoch (same shuffle, same windows, same batch order; tests/test_token_cache.py checks it), but holds
-them as two int64 arrays instead of a list of lists: 1M groups cost 16 MB, not ~100 MB of Python
+`plan_batches` is the one batch sampler (shuffle, length-sorted windows, shuffled batch order);
+`batching.batch_indices` returns its batches as lists for in-memory data. It holds them as two int64
+arrays instead of a list of lists: 1M groups cost 16 MB, not ~100 MB of Python
 objects. `rewardlab train --stream` uses it over `TokenCache.lengths`, so a streamed run and an
 in-memory run with the same seed train on the same batches.
 """
@@ -74,7 +74,8 @@ def plan_batches(
     length_grouped: bool = True,
     window: int = 50,
 ) -> BatchPlan:
-    """`batching.batch_indices` with the result kept as arrays (see the module docstring)."""
+    """Shuffled batches of item indices, length-grouped within windows of `window` batches (the module
+    docstring says why arrays); the order depends only on (seed, epoch)."""
     lengths = np.asarray(lengths)
     n = len(lengths)
     rng = random.Random(seed * 1_000_003 + epoch)

@@ -8,7 +8,6 @@ every epoch still sees the data in a fresh random order.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,22 +101,12 @@ def batch_indices(
 
     The order depends only on (seed, epoch), never on the batch size when ``length_grouped`` is False,
     so batch 4 x accumulation 1 and batch 1 x accumulation 4 see the same items in the same order.
+    The batches are `batch_plan.plan_batches`'s (one sampler for in-memory and streamed data), as lists.
     """
-    order = list(range(len(lengths)))
-    rng = random.Random(seed * 1_000_003 + epoch)
-    if shuffle:
-        rng.shuffle(order)
-    if length_grouped:
-        span = batch_size * window
-        order = [
-            i
-            for start in range(0, len(order), span)
-            for i in sorted(order[start : start + span], key=lambda i: lengths[i])
-        ]
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    if shuffle and length_grouped:
-        rng.shuffle(batches)
-    return batches
+    from rewardlab.data.batch_plan import plan_batches
+
+    plan = plan_batches(lengths, batch_size, seed, epoch, shuffle, length_grouped, window)
+    return [plan[k].tolist() for k in range(len(plan))]
 
 
 def token_budget_batches(lengths: Sequence[int], max_tokens: int, max_items: int = 256) -> list[list[int]]:
