@@ -17,6 +17,12 @@ Truncation (`max_length` counts every token, specials included):
   at the end of the response, so the end must never be cut.
 - ``right``: cut the end of the whole sequence, as ``tokenizer(..., truncation=True)`` does. Two
   responses that differ late can become identical; rewardlab counts and reports such pairs.
+
+Training groups (`encode_groups`) cut the prompt once per group: under ``left`` every response of a
+group keeps the same last prompt tokens, as many as its longest response leaves room for. A pair is then
+compared on the same context (cut per response, a longer response would see less of the conversation
+than its rival, a length cue the model could learn), and a decoder can encode that shared prompt once
+(`rewardlab.shared_prefix`). Scoring (`encode`) cuts each response on its own, as an RL loop sends them.
 """
 
 from __future__ import annotations
@@ -144,33 +150,58 @@ class TextEncoder:
         r = tok(response_text, add_special_tokens=False)["input_ids"]
         return self._assemble(p, r)
 
-    def encode_many(self, items: Sequence[tuple[Text, Text]]) -> list[Encoded]:
-        """`[encode(prompt, response) for prompt, response in items]`, with one tokenizer call per chunk.
+    def encode_group(self, prompt: Text, responses: Sequence[Text]) -> list[Encoded]:
+        """The responses to one prompt, with the prompt cut once for the whole group (module docstring)."""
+        return self.encode_groups([(prompt, responses)])[0]
 
-        Each distinct prompt text is tokenised once, so the K responses of a group share it; the ids are
-        the same as `encode`'s (tests/test_token_cache.py checks it), only faster on fast tokenizers.
+    def encode_groups(self, groups: Sequence[tuple[Text, Sequence[Text]]]) -> list[list[Encoded]]:
+        """`encode_group` for many groups with one tokenizer call.
+
+        Each distinct prompt text is tokenised once. Without truncation the ids equal `encode`'s
+        (tests/test_token_cache.py checks it); with it, only the prompt cut differs (module docstring).
         """
-        rendered = [self.render(prompt, response) for prompt, response in items]
-        prompts = list(dict.fromkeys(p for p, _ in rendered if p))
-        tok = self.tokenizer
-        if not rendered:
-            return []
-        ids = tok(prompts + [r for _, r in rendered], add_special_tokens=False)["input_ids"]
+        rendered = [[self.render(prompt, r) for r in responses] for prompt, responses in groups]
+        flat = [pr for group in rendered for pr in group]
+        if not flat:
+            return [[] for _ in groups]
+        prompts = list(dict.fromkeys(p for p, _ in flat if p))
+        ids = self.tokenizer(prompts + [r for _, r in flat], add_special_tokens=False)["input_ids"]
         prompt_ids = dict(zip(prompts, ids[: len(prompts)], strict=True))
-        return [
-            self._assemble(prompt_ids[p] if p else [], r)
-            for (p, _), r in zip(rendered, ids[len(prompts) :], strict=True)
-        ]
+        response_ids = iter(ids[len(prompts) :])
+        out = []
+        for group in rendered:
+            items = [(prompt_ids[p] if p else [], next(response_ids)) for p, _ in group]
+            keep = self._group_prompt_budget(items)
+            out.append([self._assemble(p, r, keep) for p, r in items])
+        return out
 
-    def _assemble(self, p: list[int], r: list[int]) -> Encoded:
-        """Lay out prompt ids `p` and response ids `r` with the specials, truncating by the policy."""
-        lay = self.layout if p or self.layout.single is None else self.layout.single
-        budget = self.max_length - _num_special(lay)
-        truncated = len(p) + len(r) > budget
+    def _group_prompt_budget(self, items: list[tuple[list[int], list[int]]]) -> int | None:
+        """Prompt tokens every response of a group keeps under left truncation: what its longest
+        response leaves room for. Responses that fill the budget alone are left out of the minimum (they
+        keep no prompt whatever the others do), so one over-long response does not erase the others'."""
+        if self.truncation != "left" or len(items) < 2:
+            return None
+        rooms = [self._budget(p) - len(r) for p, r in items if p and self._budget(p) > len(r)]
+        return min(rooms) if rooms else None
+
+    def _layout_for(self, p: list[int]) -> _Layout:
+        return self.layout if p or self.layout.single is None else self.layout.single
+
+    def _budget(self, p: list[int]) -> int:
+        """Text tokens that fit beside the specials of `p`'s layout."""
+        return self.max_length - _num_special(self._layout_for(p))
+
+    def _assemble(self, p: list[int], r: list[int], keep_prompt: int | None = None) -> Encoded:
+        """Lay out prompt ids `p` and response ids `r` with the specials, truncating by the policy;
+        `keep_prompt` caps the prompt tokens kept under left truncation (`encode_groups`)."""
+        lay = self._layout_for(p)
+        budget = self._budget(p)
+        truncated = len(p) + len(r) > budget or (keep_prompt is not None and keep_prompt < len(p))
         if truncated:
             if self.truncation == "left":
                 r = r[-budget:]
-                p = p[len(p) - (budget - len(r)) :] if budget > len(r) else []
+                room = budget - len(r) if keep_prompt is None else min(keep_prompt, budget - len(r))
+                p = p[len(p) - room :] if room > 0 else []
             else:
                 p = p[:budget]
                 r = r[: budget - len(p)]

@@ -65,6 +65,44 @@ def test_right_truncation_can_make_pairs_identical_and_it_is_reported(tiny_backb
     assert report.pairs_cut == 1 and report.pairs_identical_after_cut == 0
 
 
+@pytest.mark.parametrize("kind", ["gpt2", "bert"])
+def test_left_truncation_cuts_a_groups_prompt_once(tiny_backbone, kind):
+    """Every response of a training group keeps the same prompt tokens; `encode` alone would not."""
+    enc = _encoder(tiny_backbone, kind, max_length=32)
+    prompt = " ".join(f"word{i}" for i in range(40))
+    responses = [" short", " a much longer answer with many more words in it", " mid length one"]
+    alone = [enc.encode(prompt, r) for r in responses]
+    group = enc.encode_group(prompt, responses)
+
+    def prompt_ids(e):
+        return e.input_ids[: e.response_start]
+
+    assert len({tuple(prompt_ids(e)) for e in alone}) == 3  # cut differently one by one
+    assert len({tuple(prompt_ids(e)) for e in group}) == 1  # one cut for the group
+    assert all(e.truncated for e in group)
+    longest = max(range(3), key=lambda k: len(alone[k].input_ids) - alone[k].response_start)
+    assert group[longest] == alone[longest]  # the longest response fills the budget, as alone
+    for g, a in zip(group, alone, strict=True):  # responses are whole, and end where they did
+        assert g.input_ids[g.response_start :] == a.input_ids[a.response_start :]
+        assert len(g.input_ids) <= 32
+
+
+def test_an_overlong_response_does_not_erase_its_groups_prompt(tiny_backbone):
+    enc = _encoder(tiny_backbone, "gpt2", max_length=24)
+    prompt = " ".join(f"word{i}" for i in range(30))
+    huge, short, other = " many" * 40, " ok", " fine thanks"
+    group = enc.encode_group(prompt, [huge, short, other])
+    assert group[0] == enc.encode(prompt, huge) and group[0].response_start <= 1  # no room for a prompt
+    assert group[1].input_ids[: group[1].response_start] == group[2].input_ids[: group[2].response_start]
+    assert group[1].response_start > 10
+
+
+def test_right_truncation_of_a_group_is_the_per_response_cut(tiny_backbone):
+    enc = _encoder(tiny_backbone, "gpt2", max_length=16, truncation="right")
+    prompt, responses = " ".join(["hello world"] * 5), [" good answer here", " bad"]
+    assert enc.encode_group(prompt, responses) == [enc.encode(prompt, r) for r in responses]
+
+
 def test_chat_template_renders_messages_and_ends_at_eos(tiny_backbone):
     enc = _encoder(tiny_backbone, "qwen2")
     e = enc.encode([{"role": "user", "content": "hello"}], [{"role": "assistant", "content": "hi there"}])

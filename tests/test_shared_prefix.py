@@ -17,6 +17,7 @@ from rewardlab.shared_prefix import (
     collate_shared_prefix,
     common_prefix_length,
     pack_groups,
+    packed_length,
     shared_prefix_rewards,
     shared_prefix_support,
 )
@@ -108,6 +109,18 @@ def test_shared_prefix_scores_equal_the_plain_path(tiny_backbone, kind, attn):
         shared = Scorer(model, encoder, card, "cpu", max_batch_tokens=budget).score_groups(PROMPTS, RESPONSES)
         assert _close(shared, plain) < TOL
     assert max(abs(r) for rs in plain for r in rs) > 0.5  # the tolerance is small next to the rewards
+
+
+def test_a_training_groups_one_prompt_cut_lets_a_truncated_group_share_its_prompt(tiny_backbone):
+    """Cut per response (scoring), a long group shares almost nothing; cut once (training), the whole
+    kept prompt is shared, so the packed row is much shorter."""
+    _, encoder, _ = _model(tiny_backbone, "llama")
+    alone = [encoder.encode(PROMPTS[3], r) for r in RESPONSES[3]]
+    group = encoder.encode_group(PROMPTS[3], RESPONSES[3])
+    assert all(e.truncated for e in group)
+    assert common_prefix_length([e.input_ids for e in alone]) <= 1
+    assert common_prefix_length([e.input_ids for e in group]) >= group[0].response_start
+    assert packed_length(group) < 0.6 * packed_length(alone)
 
 
 def test_chat_messages_share_the_rendered_prompt(tiny_backbone):

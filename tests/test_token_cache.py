@@ -48,21 +48,18 @@ def _held(group) -> bool:
 
 
 @pytest.mark.parametrize("kind", ["bert", "llama", "qwen2"])
-def test_encode_many_gives_encode_ids(tiny_backbone, kind):
-    enc = _encoder(tiny_backbone, kind, max_length=20)
+def test_encode_groups_gives_encode_ids_when_nothing_is_cut(tiny_backbone, kind):
+    enc = _encoder(tiny_backbone, kind, max_length=64)
     chat = [{"role": "user", "content": "help with bread"}]
-    items = [
-        ("help me with the cake please", " thanks here is help"),
-        ("help me with the cake please", " no"),  # the same prompt, tokenised once
-        ("", "a whole transcript with no prompt"),
-        ("the " * 30, " and a response cut " * 4),  # truncated from the left
-        (chat, " sure, here is the bread"),
-        (chat, [{"role": "assistant", "content": "no"}]),
+    groups = [
+        ("help me with the cake please", [" thanks here is help", " no"]),  # one prompt, tokenised once
+        ("", ["a whole transcript with no prompt"]),
+        (chat, [" sure, here is the bread", [{"role": "assistant", "content": "no"}]]),
     ]
-    expected = [enc.encode(p, r) for p, r in items]
-    assert any(e.truncated for e in expected)
-    assert enc.encode_many(items) == expected
-    assert enc.encode_many([]) == []
+    expected = [[enc.encode(p, r) for r in rs] for p, rs in groups]
+    assert not any(e.truncated for g in expected for e in g)
+    assert enc.encode_groups(groups) == expected
+    assert enc.encode_groups([]) == []
 
 
 def test_cache_holds_what_encode_groups_makes_and_reports_the_same(tiny_backbone, tmp_path):

@@ -15,6 +15,9 @@ from typing import Any
 from rewardlab.data.types import PreferenceGroup
 from rewardlab.encoding import Encoded, TextEncoder
 
+CHUNK = 256
+"""Groups tokenised per tokenizer call."""
+
 
 @dataclass
 class EncodedGroup:
@@ -63,12 +66,16 @@ def encode_groups(
     encoder: TextEncoder,
     on_progress: Callable[[int], Any] | None = None,
 ) -> tuple[list[EncodedGroup], TruncationReport]:
+    """Tokenise training groups (`TextEncoder.encode_groups`: one prompt cut per group), `CHUNK` groups per
+    tokenizer call, counting what truncation did."""
     report = TruncationReport()
     out = []
-    for g in groups:
-        out.append(encoded_group(g, [encoder.encode(g.prompt, r) for r in g.responses], report))
+    for start in range(0, len(groups), CHUNK):
+        chunk = groups[start : start + CHUNK]
+        encoded = encoder.encode_groups([(g.prompt, g.responses) for g in chunk])
+        out.extend(encoded_group(g, enc, report) for g, enc in zip(chunk, encoded, strict=True))
         if on_progress:
-            on_progress(1)
+            on_progress(len(chunk))
     return out, report
 
 

@@ -41,7 +41,7 @@ from rewardlab.data.types import DataError, DataSummary, PreferenceGroup
 from rewardlab.encoding import Encoded, TextEncoder
 from rewardlab.progress import Reporter
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bump when the row layout changes: old caches then miss instead of being misread."""
 
 CHUNK_GROUPS = 512
@@ -280,11 +280,9 @@ def _chunks(
                 continue
         if not chunk:
             continue
-        flat = encoder.encode_many([(g.prompt, r) for g in chunk for r in g.responses])
-        rows, start = [], 0
-        for g in chunk:
-            enc = flat[start : start + len(g.responses)]
-            start += len(g.responses)
+        rows = []
+        encoded = encoder.encode_groups([(g.prompt, g.responses) for g in chunk])
+        for g, enc in zip(chunk, encoded, strict=True):
             rows.append(_row(g, encoded_group(g, enc, state.truncation)))
             update_data_hash(state.digest, g)
             state.groups += 1
