@@ -1,7 +1,8 @@
 """Held-out pairwise accuracy, honestly reported: ties count half, and a bootstrap interval over prompts.
 
 Pairs of one prompt are correlated, so the bootstrap resamples prompts (groups), not pairs. Scores
-come from `Scorer`, the same path serving and diagnostics use.
+come from `Scorer`, the same model path serving and diagnostics use; a group's prompt is cut once, as
+in training.
 """
 
 from __future__ import annotations
@@ -52,10 +53,18 @@ class EvalResult:
 
 
 def score_groups(scorer: Any, groups: Sequence[PreferenceGroup], on_progress: Callable | None = None) -> list:
-    """Rewards of every response of every group, each response scored once."""
+    """Rewards of every response of every group, each response scored once.
+
+    Each group's prompt is cut once, as in training (`TextEncoder.encode_groups`), so chosen and
+    rejected are compared on the same context and the accuracy equals the one `train` reports; a
+    decoder encodes that shared prompt once per group (`Scorer.score_encoded_groups`). Scorers without
+    that method (an `EnsembleScorer`, a remote client) score each (prompt, response) with `.score`.
+    """
+    if hasattr(scorer, "score_encoded_groups"):
+        encoded = scorer.encoder.encode_groups([(g.prompt, g.responses) for g in groups])
+        return scorer.score_encoded_groups(encoded, on_progress)
     prompts = [g.prompt for g in groups for _ in g.responses]
-    responses = [r for g in groups for r in g.responses]
-    flat = scorer.score(prompts, responses, on_progress)
+    flat = scorer.score(prompts, [r for g in groups for r in g.responses], on_progress)
     out, i = [], 0
     for g in groups:
         out.append(flat[i : i + len(g.responses)])

@@ -560,12 +560,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
 def _evaluate_encoded(
     scorer: Any, groups: list[PreferenceGroup], encoded: list[EncodedGroup], ceiling: float | None
 ) -> tuple[EvalResult, list[list[float]]]:
-    flat = [r for g in encoded for r in g.responses]
-    scores = scorer.score_encoded(flat)
-    rewards, i = [], 0
-    for g in encoded:
-        rewards.append(scores[i : i + len(g.responses)])
-        i += len(g.responses)
+    rewards = scorer.score_encoded_groups([g.responses for g in encoded])
     result = evaluate_rewards(groups, rewards)
     if ceiling is not None:  # the demo task: its gold reward gives the ceiling and a noise-free accuracy
         from rewardlab.data.demo import expected_accuracy

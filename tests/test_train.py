@@ -128,6 +128,23 @@ def test_model_selection_and_test_reporting(tiny_backbone, tmp_path):
     assert saved["reward_std"] > 0
 
 
+def test_rewardlab_evaluate_reports_what_training_reported_when_pairs_are_cut(tiny_backbone, tmp_path):
+    """Both cut each group's prompt once, so a truncated test set gets the same figures either way."""
+    from rewardlab.data.loading import load_preferences
+    from rewardlab.evaluate import evaluate
+    from rewardlab.scoring import Scorer
+
+    test_file = _pairs_file(tmp_path / "test.jsonl", n=12)
+    result = train(_cfg(tiny_backbone, tmp_path, max_length=32, test_data=test_file))
+    assert result.test is not None
+    groups, _ = load_preferences(test_file)
+    scorer = Scorer.from_pretrained(str(tmp_path / "out"))
+    assert any(e.truncated for g in groups for e in scorer.encoder.encode_group(g.prompt, g.responses))
+    again = evaluate(scorer, groups, n_boot=100)
+    assert again.accuracy == result.test.accuracy
+    assert again.mean_margin == pytest.approx(result.test.mean_margin, abs=1e-5)
+
+
 def test_split_by_prompt_keeps_a_prompt_on_one_side():
     from rewardlab.data.types import PreferenceGroup
 
