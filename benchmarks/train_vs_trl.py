@@ -3,7 +3,7 @@
     .venv/bin/pip install -e '.[bench]'                       # TRL, only for this script
     .venv/bin/python benchmarks/train_vs_trl.py               # 1,600 HH train pairs, MiniLM, 256 tokens
     .venv/bin/python benchmarks/train_vs_trl.py --quick       # 160 pairs, about a minute per config
-    .venv/bin/python benchmarks/train_vs_trl.py --backbone smollm2 --pairs 200
+    .venv/bin/python benchmarks/train_vs_trl.py --backbone smollm2 --pairs 100 --test-pairs 100
 
 Every configuration runs in its own child process, one after the other (so peak RSS is its own):
 TRL fp32, TRL's defaults (bf16 + gradient checkpointing), TRL bf16 without checkpointing, and
@@ -193,6 +193,9 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="160 train and 100 test pairs.")
     parser.add_argument("--pairs", type=int, default=1600, help="Training pairs (the shared file has 1,600).")
+    parser.add_argument(
+        "--test-pairs", type=int, default=300, help="Held-out pairs (the shared file has 300)."
+    )
     parser.add_argument("--backbone", default="minilm")
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -212,7 +215,7 @@ def main() -> None:
     from rewardlab.scoring import bf16_supported
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
-    n_pairs, n_test = (160, 100) if args.quick else (args.pairs, 300)
+    n_pairs, n_test = (160, 100) if args.quick else (args.pairs, args.test_pairs)
     train_file, test_file, source = write_subset(n_pairs, n_test, workdir)
     names = args.only.split(",") if args.only else [*TRL_CONFIGS, "rewardlab"]
     roofline = {d: round(matmul_gflops(d), 1) for d in ("float32", "bfloat16")}
