@@ -31,6 +31,7 @@ demo: $(STAMP)
 
 test: $(STAMP) $(VENV)/.browser
 	$(BIN)/ruff check rewardlab tests benchmarks examples
+	$(BIN)/ruff format --check rewardlab tests benchmarks examples
 	HF_HUB_OFFLINE=1 scripts/with-postgres.sh $(BIN)/python -m pytest
 
 test-slow: $(STAMP)

@@ -124,8 +124,17 @@ def generate_demo(prompts: Sequence[Candidates], sampling: Sampling) -> list[Can
 
 
 def _cache_file(cache_dir: Path, model_id: str, prompt: str, sampling: Sampling) -> Path:
-    key = json.dumps([model_id, prompt, sampling.n, sampling.temperature, sampling.top_p,
-                      sampling.max_new_tokens, sampling.seed])
+    key = json.dumps(
+        [
+            model_id,
+            prompt,
+            sampling.n,
+            sampling.temperature,
+            sampling.top_p,
+            sampling.max_new_tokens,
+            sampling.seed,
+        ]
+    )
     return cache_dir / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".json")
 
 
@@ -180,15 +189,24 @@ def generate_lm(
             torch.manual_seed(_prompt_seed(sampling.seed, c.prompt))
             with torch.inference_mode():
                 gen = model.generate(
-                    ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                    temperature=sampling.temperature, top_p=sampling.top_p,
-                    max_new_tokens=sampling.max_new_tokens, num_return_sequences=sampling.n, pad_token_id=pad,
+                    ids,
+                    attention_mask=torch.ones_like(ids),
+                    do_sample=True,
+                    temperature=sampling.temperature,
+                    top_p=sampling.top_p,
+                    max_new_tokens=sampling.max_new_tokens,
+                    num_return_sequences=sampling.n,
+                    pad_token_id=pad,
                 )
-            responses = tokenizer.batch_decode(gen[:, ids.shape[1]:], skip_special_tokens=True)
+            responses = tokenizer.batch_decode(gen[:, ids.shape[1] :], skip_special_tokens=True)
             responses = [r.strip() for r in responses]
             file = _cache_file(cache, model_id, c.prompt, sampling)
-            payload = {"model": model_id, "prompt": c.prompt, "sampling": asdict(sampling),
-                       "responses": responses}
+            payload = {
+                "model": model_id,
+                "prompt": c.prompt,
+                "sampling": asdict(sampling),
+                "responses": responses,
+            }
             tmp = file.with_suffix(".tmp")
             tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
             tmp.replace(file)
@@ -228,7 +246,9 @@ def gsm8k_correct(response: str, reference: str) -> float:
 
 
 def gold_scores(
-    source: str, candidates: Sequence[Candidates], device: str | None = None,
+    source: str,
+    candidates: Sequence[Candidates],
+    device: str | None = None,
     on_progress: Callable[[int], Any] | None = None,
 ) -> list[list[float]]:
     """Gold reward of every candidate: 'demo', 'gsm8k' (needs meta['answer']) or a reward-model folder."""
@@ -299,11 +319,20 @@ def select_best(
             raise ValueError(f"prompt {c.prompt[:60]!r} has no candidates")
         best = max(range(len(s)), key=lambda j: (s[j], -j))
         g = list(gold[i]) if gold is not None else None
-        rows.append(BonRow(
-            c.prompt, list(c.responses), s, best, c.responses[best], s[best],
-            [list(m) for m in member_scores[i]] if member_scores is not None else None,
-            g, g[best] if g is not None else None, dict(c.meta),
-        ))
+        rows.append(
+            BonRow(
+                c.prompt,
+                list(c.responses),
+                s,
+                best,
+                c.responses[best],
+                s[best],
+                [list(m) for m in member_scores[i]] if member_scores is not None else None,
+                g,
+                g[best] if g is not None else None,
+                dict(c.meta),
+            )
+        )
     return rows
 
 
@@ -398,8 +427,12 @@ def run_bon(cfg: BonConfig, reporter: Reporter | None = None) -> BonSummary:
     write_rows(rows, cfg.output)
     n_rows = len(rows)
     return BonSummary(
-        n_rows, total, sum(r.best_score for r in rows) / n_rows, sum(sum(r.scores) for r in rows) / total,
+        n_rows,
+        total,
+        sum(r.best_score for r in rows) / n_rows,
+        sum(sum(r.scores) for r in rows) / total,
         sum(r.best_gold for r in rows if r.best_gold is not None) / n_rows if gold else None,
         sum(sum(r.gold) for r in rows if r.gold is not None) / total if gold else None,
-        total / elapsed if elapsed > 0 else float("inf"), cfg.output,
+        total / elapsed if elapsed > 0 else float("inf"),
+        cfg.output,
     )

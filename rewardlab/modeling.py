@@ -301,7 +301,7 @@ def disable_dropout(hf_model: nn.Module) -> int:
                 setattr(module, name, 0.0)
                 changed += 1
     config = getattr(hf_model, "config", None)
-    for name, value in (vars(config).items() if config is not None else ()):
+    for name, value in vars(config).items() if config is not None else ():
         if ("dropout" in name or name.endswith("pdrop")) and isinstance(value, float) and value:
             setattr(config, name, 0.0)
     return changed

@@ -139,7 +139,7 @@ def fit_gold(d: Sequence[float], gain: Sequence[float], form: str = "bon") -> Fi
     if len(d_a) < 2 or np.count_nonzero(d_a > 0) < 2:
         raise ValueError("fitting alpha and beta needs at least two points with d > 0 (n >= 2, 3)")
     if form == "bon":
-        x = np.stack([d_a, -d_a**2], axis=1)
+        x = np.stack([d_a, -(d_a**2)], axis=1)
     else:
         dlog = np.where(d_a > 0, d_a * np.log(np.where(d_a > 0, d_a, 1.0)), 0.0)
         x = np.stack([d_a, -dlog], axis=1)
@@ -154,8 +154,18 @@ def fit_gold(d: Sequence[float], gain: Sequence[float], form: str = "bon") -> Fi
     else:
         d_star = math.exp(min(alpha / beta - 1.0, 700.0))
     kl_star = d_star**2
-    fit = Fit(form, float(alpha), float(beta), d_star, kl_star, n_for_kl(kl_star), 0.0, r2,
-              float(np.sqrt(np.mean(resid**2))), len(d_a))
+    fit = Fit(
+        form,
+        float(alpha),
+        float(beta),
+        d_star,
+        kl_star,
+        n_for_kl(kl_star),
+        0.0,
+        r2,
+        float(np.sqrt(np.mean(resid**2))),
+        len(d_a),
+    )
     fit.r_star = float(fit.predict(d_star)) if math.isfinite(d_star) else math.inf
     return fit
 
@@ -228,8 +238,18 @@ def study(
     p_lo, p_hi = _band(proxy_pp, n_boot, seed)
     gold_mean = gold_pp.mean(0)
     curve = Curve(
-        name, ns.tolist(), np.asarray(kl_bon(ns)).tolist(), d.tolist(), proxy_pp.mean(0).tolist(),
-        gold_mean.tolist(), g_lo.tolist(), g_hi.tolist(), p_lo.tolist(), p_hi.tolist(), len(proxy), pool,
+        name,
+        ns.tolist(),
+        np.asarray(kl_bon(ns)).tolist(),
+        d.tolist(),
+        proxy_pp.mean(0).tolist(),
+        gold_mean.tolist(),
+        g_lo.tolist(),
+        g_hi.tolist(),
+        p_lo.tolist(),
+        p_hi.tolist(),
+        len(proxy),
+        pool,
         gold_peak_n=int(ns[int(np.argmax(gold_mean))]),
     )
     grid = np.array(fit_grid(n_max)) - 1

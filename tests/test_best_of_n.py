@@ -108,8 +108,17 @@ def test_bon_end_to_end_on_a_tiny_model(tiny_backbone, tmp_path):
     model, encoder, card = build_reward_model(tiny_backbone("bert"), max_length=96)
     save_reward_model(model, encoder, card, tmp_path / "rm")
     out = tmp_path / "bon.jsonl"
-    summary = run_bon(BonConfig(str(tmp_path / "rm"), str(out), prompts="demo-pool", limit=3,
-                                sampling=Sampling(n=4, temperature=1.2), gold="demo", device="cpu"))
+    summary = run_bon(
+        BonConfig(
+            str(tmp_path / "rm"),
+            str(out),
+            prompts="demo-pool",
+            limit=3,
+            sampling=Sampling(n=4, temperature=1.2),
+            gold="demo",
+            device="cpu",
+        )
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 and summary.candidates == 12
     scorer = Scorer.from_pretrained(tmp_path / "rm", device="cpu")

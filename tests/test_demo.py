@@ -79,15 +79,15 @@ def test_every_prompt_and_content_sentence_parses_back():
 def test_gold_hand_values():
     """Each line: the response, then its hand-computed gold reward (all under 50 words)."""
     cases = [
-        (f"{C[0]} {C[1]}", 2.0),                                  # two content sentences
-        (f"Happy to help! {C[0]} {C[1]}", 2.5),                   # + polite 0.5
+        (f"{C[0]} {C[1]}", 2.0),  # two content sentences
+        (f"Happy to help! {C[0]} {C[1]}", 2.5),  # + polite 0.5
         (f"Happy to help! {C[0]} {C[1]} Hope this helps!", 2.5),  # polite counts once
-        (f"Ugh, fine. {C[0]} {C[1]}", 0.8),                       # rude -1.2
+        (f"Ugh, fine. {C[0]} {C[1]}", 0.8),  # rude -1.2
         (f"{C[0]} {C[1]} The Moon is bigger than the Earth.", 0.8),  # error -1.2
-        (f"{C[0]} It really depends on your situation.", 0.75),   # filler -0.25
-        (f"{C[0]} {C[0]}", 0.5),                                  # repeat -0.5, counted once
-        (f"{OFF[0]} {OFF[1]}", -1.8),                             # no answer -1, off-topic 2 x -0.4
-        (f"{C[0]} {OFF[1]}", 0.6),                                # one stray off-topic sentence
+        (f"{C[0]} It really depends on your situation.", 0.75),  # filler -0.25
+        (f"{C[0]} {C[0]}", 0.5),  # repeat -0.5, counted once
+        (f"{OFF[0]} {OFF[1]}", -1.8),  # no answer -1, off-topic 2 x -0.4
+        (f"{C[0]} {OFF[1]}", 0.6),  # one stray off-topic sentence
         (f"{C[0]} Experts agree that pancakes was invented on the Moon in 1850.", -0.2),  # topic error
     ]
     for response, expected in cases:
@@ -251,9 +251,11 @@ def test_policy_styles_shift_length_and_quality():
     def stats(style):
         rng = random.Random(5)
         pairs = [(p, sample_response(p, rng, style)) for p in prompts[::3]]
-        return (statistics.mean(len(r.split()) for _, r in pairs),
-                statistics.mean(gold_reward(p, r) for p, r in pairs),
-                statistics.pstdev(gold_breakdown(p, r).on_topic for p, r in pairs))
+        return (
+            statistics.mean(len(r.split()) for _, r in pairs),
+            statistics.mean(gold_reward(p, r) for p, r in pairs),
+            statistics.pstdev(gold_breakdown(p, r).on_topic for p, r in pairs),
+        )
 
     default, verbose, concise = stats(None), stats("verbose"), stats("concise")
     assert verbose[0] > default[0] + 20 and concise[0] < default[0] - 5
@@ -295,5 +297,8 @@ def test_jsonl_pairwise_groups_become_pair_rows(tmp_path):
     row = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
     g = groups[0]
     w, r = g.pairs[0]
-    assert (row["chosen"], row["rejected"], row["gold"]) == (g.responses[w], g.responses[r],
-                                                             [g.meta["gold"][w], g.meta["gold"][r]])
+    assert (row["chosen"], row["rejected"], row["gold"]) == (
+        g.responses[w],
+        g.responses[r],
+        [g.meta["gold"][w], g.meta["gold"][r]],
+    )

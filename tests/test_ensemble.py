@@ -96,8 +96,14 @@ def test_ensemble_card_errors_name_the_fix(tmp_path):
 
 def _pairs(path, n):
     topics = ["bread", "cake", "python", "code", "book", "recipe"]
-    rows = [{"prompt": f"help me with {topics[i % 6]} number {i}?", "chosen": " thanks, here is good help.",
-             "rejected": " no."} for i in range(n)]
+    rows = [
+        {
+            "prompt": f"help me with {topics[i % 6]} number {i}?",
+            "chosen": " thanks, here is good help.",
+            "rejected": " no.",
+        }
+        for i in range(n)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(path)
 
@@ -108,9 +114,17 @@ def test_train_ensemble_members_differ(tiny_backbone, tmp_path):
     from rewardlab.config import TrainConfig
 
     cfg = TrainConfig(
-        backbone=tiny_backbone("bert"), data=_pairs(tmp_path / "train.jsonl", 8),
-        eval_data=_pairs(tmp_path / "eval.jsonl", 4), output_dir=str(tmp_path / "ens"), max_length=32,
-        batch_size=4, max_steps=2, lr=1e-3, warmup_ratio=0.0, mixed_precision="no", length_grouped=False,
+        backbone=tiny_backbone("bert"),
+        data=_pairs(tmp_path / "train.jsonl", 8),
+        eval_data=_pairs(tmp_path / "eval.jsonl", 4),
+        output_dir=str(tmp_path / "ens"),
+        max_length=32,
+        batch_size=4,
+        max_steps=2,
+        lr=1e-3,
+        warmup_ratio=0.0,
+        mixed_precision="no",
+        length_grouped=False,
     )
     result = train_ensemble(cfg, k=2, how="both", rule="min")
     card = EnsembleCard.load(tmp_path / "ens")
@@ -131,10 +145,34 @@ def test_ensemble_train_cli(tiny_backbone, tmp_path):
     from rewardlab.cli import main
 
     out = tmp_path / "ens"
-    args = ["ensemble", "train", "--k", "2", "--how", "seeds", "--rule", "uwo", "--lam", "0.3",
-            "--backbone", tiny_backbone("bert"), "--data", _pairs(tmp_path / "t.jsonl", 8),
-            "--eval-data", _pairs(tmp_path / "e.jsonl", 4), "--output-dir", str(out), "--max-steps", "1",
-            "--batch-size", "4", "--max-length", "32", "--mixed-precision", "no"]
+    args = [
+        "ensemble",
+        "train",
+        "--k",
+        "2",
+        "--how",
+        "seeds",
+        "--rule",
+        "uwo",
+        "--lam",
+        "0.3",
+        "--backbone",
+        tiny_backbone("bert"),
+        "--data",
+        _pairs(tmp_path / "t.jsonl", 8),
+        "--eval-data",
+        _pairs(tmp_path / "e.jsonl", 4),
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--max-length",
+        "32",
+        "--mixed-precision",
+        "no",
+    ]
     assert main(args) == 0
     card = EnsembleCard.load(out)
     assert (card.rule, card.lam, card.how, card.seeds) == ("uwo", 0.3, "seeds", [0, 1])

@@ -107,12 +107,18 @@ def _alternation(templates: Sequence[str]) -> re.Pattern[str]:
 def _tables() -> tuple:
     prompts = [(d.name, p) for d in DOMAINS for p in d.prompts]
     content = [(d.name, c) for d in DOMAINS for c in d.content]
-    fixed = {_norm(s): kind for kind, bank in (("polite", POLITE), ("rude", RUDE), ("filler", FILLER),
-                                                ("error", ERRORS)) for s in bank}
+    fixed = {
+        _norm(s): kind
+        for kind, bank in (("polite", POLITE), ("rude", RUDE), ("filler", FILLER), ("error", ERRORS))
+        for s in bank
+    }
     return (
-        prompts, _alternation([p for _, p in prompts]),
-        content, _alternation([c for _, c in content]),
-        _alternation(ERROR_TEMPLATES), fixed,
+        prompts,
+        _alternation([p for _, p in prompts]),
+        content,
+        _alternation([c for _, c in content]),
+        _alternation(ERROR_TEMPLATES),
+        fixed,
     )
 
 
@@ -193,7 +199,17 @@ class PolicyStyle:
     """How `sample_response` writes; shift it (or pick a preset in STYLES) to simulate a drifted policy."""
 
     content_weights: tuple[float, ...] = (
-        0.06, 0.18, 0.28, 0.24, 0.14, 0.07, 0.03, 0.006, 0.003, 0.0015, 0.0005
+        0.06,
+        0.18,
+        0.28,
+        0.24,
+        0.14,
+        0.07,
+        0.03,
+        0.006,
+        0.003,
+        0.0015,
+        0.0005,
     )
     """Relative probability of writing 0, 1, 2, ... content sentences."""
     filler_weights: tuple[float, ...] = (0.5, 0.3, 0.13, 0.05, 0.02)
@@ -222,12 +238,18 @@ STYLES: dict[str, PolicyStyle] = {
     # Long answers: more content, more filler and repetition (drift in length and style).
     "verbose": PolicyStyle(
         content_weights=(0.0, 0.02, 0.05, 0.1, 0.18, 0.22, 0.2, 0.14, 0.09),
-        filler_weights=(0.1, 0.25, 0.3, 0.2, 0.15), p_polite_open=0.6, p_polite_close=0.6, p_repeat=0.4,
+        filler_weights=(0.1, 0.25, 0.3, 0.2, 0.15),
+        p_polite_open=0.6,
+        p_polite_close=0.6,
+        p_repeat=0.4,
     ),
     # Short answers with little decoration.
     "concise": PolicyStyle(
-        content_weights=(0.1, 0.35, 0.35, 0.15, 0.05), filler_weights=(0.8, 0.2), p_polite_open=0.15,
-        p_polite_close=0.1, p_repeat=0.02,
+        content_weights=(0.1, 0.35, 0.35, 0.15, 0.05),
+        filler_weights=(0.8, 0.2),
+        p_polite_open=0.15,
+        p_polite_close=0.1,
+        p_repeat=0.02,
     ),
     # Sloppy and curt: more errors, rudeness and misread requests.
     "careless": PolicyStyle(error_weights=(0.4, 0.4, 0.2), p_rude=0.4, p_off_topic=0.25, p_stray=0.3),
@@ -401,23 +423,28 @@ def make_demo_groups(
                     win = rng.random() < preference_probability(gold[a], gold[b], tau)
                     pairs.append((a, b) if win else (b, a))
         domain = parse_prompt(prompt)
-        groups.append(PreferenceGroup(
-            prompt=prompt, responses=list(responses), pairs=pairs, ranks=ranks,
-            subset=domain[0] if domain else None, source=f"demo:seed={seed}:{i}",
-            meta={"gold": gold, "tau": tau},
-        ))
+        groups.append(
+            PreferenceGroup(
+                prompt=prompt,
+                responses=list(responses),
+                pairs=pairs,
+                ranks=ranks,
+                subset=domain[0] if domain else None,
+                source=f"demo:seed={seed}:{i}",
+                meta={"gold": gold, "tau": tau},
+            )
+        )
     return groups
 
 
 def demo_splits(seed: int = 0, k: int = 4) -> dict[str, list[PreferenceGroup]]:
-    """"train", "eval" (model selection) and "test" groups: K-way rankings on disjoint prompts and topics.
+    """ "train", "eval" (model selection) and "test" groups: K-way rankings on disjoint prompts and topics.
 
     Sized for the default `rewardlab train` (MiniLM, 2 CPU cores, a few minutes): see SPLIT_KEYS.
     """
     splits = demo_split_prompts(seed)
     return {
-        name: make_demo_groups(len(splits[name]), k=k, seed=seed, prompts=splits[name])
-        for name in SPLIT_KEYS
+        name: make_demo_groups(len(splits[name]), k=k, seed=seed, prompts=splits[name]) for name in SPLIT_KEYS
     }
 
 
@@ -496,8 +523,11 @@ def write_demo_jsonl(path: str | Path, groups: Sequence[PreferenceGroup]) -> int
     as_ranking = all(g.ranks is not None or (len(g.responses) == 2 and len(g.pairs) == 1) for g in groups)
     rows = []
     for g in groups:
-        extra = {k: v for k, v in (("subset", g.subset), ("gold", g.meta.get("gold")),
-                                   ("tau", g.meta.get("tau"))) if v is not None}
+        extra = {
+            k: v
+            for k, v in (("subset", g.subset), ("gold", g.meta.get("gold")), ("tau", g.meta.get("tau")))
+            if v is not None
+        }
         if as_ranking:
             ranks = g.ranks if g.ranks is not None else [1 if i == g.pairs[0][0] else 2 for i in range(2)]
             ranking = [int(r) if float(r).is_integer() else r for r in ranks]
@@ -506,8 +536,15 @@ def write_demo_jsonl(path: str | Path, groups: Sequence[PreferenceGroup]) -> int
             gold = extra.pop("gold", None)
             for w, r in g.pairs:
                 pair_gold = {"gold": [gold[w], gold[r]]} if gold is not None else {}
-                rows.append({"prompt": g.prompt, "chosen": g.responses[w], "rejected": g.responses[r],
-                             **extra, **pair_gold})
+                rows.append(
+                    {
+                        "prompt": g.prompt,
+                        "chosen": g.responses[w],
+                        "rejected": g.responses[r],
+                        **extra,
+                        **pair_gold,
+                    }
+                )
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     Path(path).write_text(text, encoding="utf-8")
     return len(rows)
