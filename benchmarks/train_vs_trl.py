@@ -110,6 +110,10 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
         tok.pad_token = tok.eos_token
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kw)
     model.config.pad_token_id = tok.pad_token_id
+    if gguf:  # de-quantized fp32 weights, but the GGUF "quantizer" stays attached and Trainer refuses them
+        from rewardlab.modeling import forget_gguf_quantizer
+
+        forget_gguf_quantizer(model)
 
     def tokenized(file: str) -> Dataset:
         rows = [json.loads(line) for line in Path(file).read_text().splitlines()]

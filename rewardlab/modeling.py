@@ -250,7 +250,7 @@ def build_reward_model(
     hf_model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kw)
     hf_model.config.id2label, hf_model.config.label2id = {0: "reward"}, {"reward": 0}
     if gguf:
-        _forget_gguf_quantizer(hf_model)
+        forget_gguf_quantizer(hf_model)
     if extra_tokens:
         tokenizer.add_special_tokens({"additional_special_tokens": list(extra_tokens)})
     ensure_pad_token(tokenizer, hf_model)
@@ -307,7 +307,7 @@ def disable_dropout(hf_model: nn.Module) -> int:
     return changed
 
 
-def _forget_gguf_quantizer(hf_model: nn.Module) -> None:
+def forget_gguf_quantizer(hf_model: nn.Module) -> None:
     """GGUF weights are de-quantized to full precision on load, but transformers keeps the GGUF
     "quantizer" attached and then refuses to save ("quantized with gguf and is not serializable").
     The tensors are plain floats, so the model is saved as ordinary safetensors."""
