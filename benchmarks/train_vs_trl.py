@@ -191,6 +191,16 @@ def child(name: str, args: argparse.Namespace, train_file: str, test_file: str) 
     print("RESULT " + json.dumps(out))
 
 
+def run_child(cmd: list[str]) -> dict:
+    """Run one measured configuration in its own process: the JSON of its ``RESULT`` line, or
+    ``{"error": <the end of its stderr>}`` when it printed none."""
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        return {"error": proc.stderr[-3000:]}
+    return json.loads(line[len("RESULT ") :])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -249,14 +259,10 @@ def main() -> None:
             "--lr",
             str(args.lr),
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            results[name] = {"error": proc.stderr[-2000:]}
-            print(f"{name}: failed\n{proc.stderr[-2000:]}")
+        r = results[name] = run_child(cmd)
+        if "error" in r:
+            print(f"{name}: failed\n{r['error']}")
             continue
-        results[name] = json.loads(line[len("RESULT ") :])
-        r = results[name]
         r["useful_gflop_per_s"] = round(flops / r["seconds"] / 1e9, 1)
         r["share_of_fp32_roofline"] = round(r["useful_gflop_per_s"] / roofline["float32"], 3)
         print(
