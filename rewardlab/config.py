@@ -101,6 +101,11 @@ class TrainConfig:
         False,
     )
     length_grouped: bool = doc("Group batches by length (shuffled windows) to waste less on padding.", True)
+    trim_memory: bool = doc(
+        "CPU with glibc: return the heap pages malloc keeps to the OS after every step, so resident memory "
+        "stays near one step's need instead of creeping up as batch shapes vary (rewardlab/cpu_memory.py).",
+        False,
+    )
     demo_prompts: int = doc("Demo task only: number of training prompts (empty --data).", 0)
     shared_prefix: bool = doc(
         "Decoders: run each prompt's shared tokens once per group instead of once per response (one packed "

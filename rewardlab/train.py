@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from rewardlab.config import TrainConfig, save_config
+from rewardlab.cpu_memory import release_free_heap, trim_available
 from rewardlab.data.batching import EncodedGroup, collate_groups, encode_groups
 from rewardlab.data.types import PreferenceGroup
 from rewardlab.evaluate import EvalResult, evaluate_rewards
@@ -448,6 +449,9 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
                 card.train_metrics.update(result.to_dict())
             save_model()
 
+    trim = cfg.trim_memory and accelerator.device.type == "cpu" and trim_available()
+    if cfg.trim_memory and not trim:
+        reporter.message("--trim-memory: not on a CPU with glibc, nothing to trim")
     pairs_done, t_loop = 0, time.perf_counter()
     reporter.start("training", total_steps)
     reporter.advance(state["step"])
@@ -489,6 +493,8 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
+                if trim:
+                    release_free_heap()
                 state["step"] += 1
                 state["batch"] = step_in_epoch + 1
                 if world > 1:  # every process's share of the step, so the log describes the global batch

@@ -145,6 +145,16 @@ def test_rewardlab_evaluate_reports_what_training_reported_when_pairs_are_cut(ti
     assert again.mean_margin == pytest.approx(result.test.mean_margin, abs=1e-5)
 
 
+def test_trim_memory_changes_no_weight(tiny_backbone, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = train(_cfg(tiny_backbone, tmp_path / "a", epochs=2))
+    trimmed = train(_cfg(tiny_backbone, tmp_path / "b", epochs=2, trim_memory=True))
+    a, b = _weights(tmp_path / "a" / "out"), _weights(tmp_path / "b" / "out")
+    assert plain.steps == trimmed.steps > 0
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_split_by_prompt_keeps_a_prompt_on_one_side():
     from rewardlab.data.types import PreferenceGroup
 
