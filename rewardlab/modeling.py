@@ -309,10 +309,13 @@ def disable_dropout(hf_model: nn.Module) -> int:
 
 def forget_gguf_quantizer(hf_model: nn.Module) -> None:
     """GGUF weights are de-quantized to full precision on load, but transformers keeps the GGUF
-    "quantizer" attached and then refuses to save ("quantized with gguf and is not serializable").
+    "quantizer" attached and then refuses to save ("quantized with gguf and is not serializable") and
+    `Trainer` refuses to fine-tune ("purely quantized models").
     The tensors are plain floats, so the model is saved as ordinary safetensors."""
     if getattr(hf_model, "hf_quantizer", None) is not None:
         hf_model.hf_quantizer = None
+    if getattr(hf_model, "is_quantized", False):  # a plain attribute set at load; Trainer reads it
+        hf_model.is_quantized = False
     if hasattr(hf_model.config, "quantization_config"):
         del hf_model.config.quantization_config
 
