@@ -292,13 +292,44 @@ def _rank_order(groups: list[EncodedGroup]) -> torch.Tensor | None:
     return torch.tensor([o + [-1] * (width - len(o)) for o in orders])
 
 
+PRECISION_ENV = "REWARDLAB_MIXED_PRECISION"
+
+
 def resolve_mixed_precision(cfg: TrainConfig, device: torch.device) -> tuple[str, str]:
+    """The precision `--mixed-precision auto` stands for here, and why (logged).
+
+    $REWARDLAB_MIXED_PRECISION pins what auto means (the test suite forces bf16 with it on CPUs
+    that lack native bf16, so an AVX2 machine catches what a bf16 machine would).
+    """
     from rewardlab.scoring import bf16_supported
 
     if cfg.mixed_precision != "auto":
         return cfg.mixed_precision, f"--mixed-precision {cfg.mixed_precision}"
+    pinned = os.environ.get(PRECISION_ENV, "").strip()
+    if pinned:
+        if pinned not in ("no", "bf16", "fp16"):
+            raise ValueError(f"${PRECISION_ENV}={pinned!r}: expected no, bf16 or fp16")
+        return pinned, f"${PRECISION_ENV}={pinned}"
     ok, why = bf16_supported(device)
     return ("bf16" if ok else "no"), why
+
+
+def make_accelerator(precision: str, device: torch.device) -> Any:
+    """An Accelerator for this run, whatever precision an earlier run in this process used.
+
+    accelerate keeps one AcceleratorState per process and refuses a second Accelerator with another
+    mixed precision ("AcceleratorState has already been initialized"); a notebook, `retrain` after an
+    fp32 run or an ensemble whose members differ hit that. The per-process part (PartialState: device,
+    process group) is kept; only the precision-bearing state is rebuilt.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") != precision:
+        AcceleratorState._reset_state(reset_partial_state=False)
+        GradientState._reset_state()
+    return Accelerator(mixed_precision=precision, cpu=device.type == "cpu")
 
 
 def check_sharding(accelerator: Any, cfg: TrainConfig) -> bool:
@@ -324,7 +355,6 @@ def check_sharding(accelerator: Any, cfg: TrainConfig) -> bool:
 
 def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     """Train a reward model as configured; returns the run's figures, writes the model to output_dir."""
-    from accelerate import Accelerator
     from accelerate.utils import broadcast_object_list, set_seed
     from transformers import get_cosine_schedule_with_warmup
 
@@ -337,7 +367,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     reporter = reporter or Reporter()
     t_start = time.perf_counter()
     precision, why = resolve_mixed_precision(cfg, pick_device())
-    accelerator = Accelerator(mixed_precision=precision, cpu=pick_device().type == "cpu")
+    accelerator = make_accelerator(precision, pick_device())
     sharded = check_sharding(accelerator, cfg)
     reporter.message(
         f"device {accelerator.device}, {accelerator.num_processes} process(es), precision {precision} ({why})"

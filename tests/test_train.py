@@ -181,3 +181,28 @@ def test_shared_prefix_training_equals_the_plain_path(tiny_backbone, tmp_path, k
     wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     for k in wa:
         assert torch.allclose(wa[k], wb[k], atol=1e-4), k
+
+
+def test_one_process_trains_fp32_then_bf16_then_fp32(tiny_backbone, tmp_path):
+    """accelerate keeps one AcceleratorState per process; a second run with another precision must work."""
+    from accelerate.state import AcceleratorState
+
+    seen = []
+    for i, precision in enumerate(["no", "bf16", "no"]):
+        cfg = _cfg(tiny_backbone, tmp_path, mixed_precision=precision, output_dir=str(tmp_path / f"o{i}"))
+        result = train(cfg)
+        assert result.steps == 6
+        seen.append(AcceleratorState().mixed_precision)
+    assert seen == ["no", "bf16", "no"]
+
+
+def test_auto_precision_follows_the_pinning_variable(monkeypatch):
+    from rewardlab.train import resolve_mixed_precision
+
+    cfg = TrainConfig(mixed_precision="auto")
+    monkeypatch.setenv("REWARDLAB_MIXED_PRECISION", "bf16")
+    assert resolve_mixed_precision(cfg, torch.device("cpu")) == ("bf16", "$REWARDLAB_MIXED_PRECISION=bf16")
+    monkeypatch.setenv("REWARDLAB_MIXED_PRECISION", "fp64")
+    with pytest.raises(ValueError, match="REWARDLAB_MIXED_PRECISION"):
+        resolve_mixed_precision(cfg, torch.device("cpu"))
+    assert resolve_mixed_precision(TrainConfig(mixed_precision="no"), torch.device("cpu"))[0] == "no"
