@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-bf16 test-slow lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: $(STAMP) $(VENV)/.browser
 	$(BIN)/ruff check rewardlab tests benchmarks examples
 	$(BIN)/ruff format --check rewardlab tests benchmarks examples
 	HF_HUB_OFFLINE=1 scripts/with-postgres.sh $(BIN)/python -m pytest
+
+# The whole suite with bf16 autocast forced wherever `auto` precision is read (make test already runs
+# the precision-sensitive tests both ways): what a GPU or avx512_bf16 machine would run.
+test-bf16: $(STAMP) $(VENV)/.browser
+	HF_HUB_OFFLINE=1 scripts/with-postgres.sh $(BIN)/python -m pytest --precision bf16
 
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow

@@ -135,6 +135,7 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
         save_strategy="no",
         logging_steps=10**9,
         disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),  # else TRL refuses bf16 on CPU: "doesn't support bf16/gpu"
         **TRL_CONFIGS[name],
     )
     trainer = RewardTrainer(model=model, args=cfg, train_dataset=train_ds, processing_class=tok)
@@ -145,8 +146,8 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
     correct = 0.0
     with torch.inference_mode():
         for c, r in zip(test_ds["chosen_ids"], test_ds["rejected_ids"], strict=True):
-            rc = model(torch.tensor([c])).logits[0, 0].item()
-            rr = model(torch.tensor([r])).logits[0, 0].item()
+            rc = model(torch.tensor([c], device=model.device)).logits[0, 0].item()
+            rr = model(torch.tensor([r], device=model.device)).logits[0, 0].item()
             correct += 1.0 if rc > rr else 0.5 if rc == rr else 0.0
     return {
         "seconds": seconds,
@@ -188,6 +189,10 @@ def child(name: str, args: argparse.Namespace, train_file: str, test_file: str) 
         else run_trl(name, args, train_file, test_file)
     )
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    import torch
+
+    if torch.cuda.is_available():
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print("RESULT " + json.dumps(out))
 
 

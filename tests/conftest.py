@@ -16,6 +16,42 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+PRECISION_ENV = "REWARDLAB_MIXED_PRECISION"  # what `--mixed-precision auto` resolves to (rewardlab.train)
+PRECISIONS = {"fp32": "no", "bf16": "bf16"}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--precision",
+        choices=["both", *PRECISIONS],
+        default="both",
+        help="both (default): tests taking the `precision` fixture run once in fp32 and once with bf16 "
+        "forced (bf16 autocast runs on any CPU, slowly without avx512_bf16), every other test in fp32; "
+        "fp32 or bf16: every test, precision-parametrised or not, in that precision only.",
+    )
+
+
+def pytest_configure(config):
+    # Pinned for the whole run (subprocesses inherit it), so no result depends on whether this machine
+    # happens to have native bf16: `auto` would pick bf16 on one CPU and fp32 on the next.
+    choice = config.getoption("precision")
+    os.environ[PRECISION_ENV] = PRECISIONS.get(choice, "no")
+
+
+def pytest_generate_tests(metafunc):
+    if "precision" in metafunc.fixturenames:
+        choice = metafunc.config.getoption("precision")
+        names = list(PRECISIONS) if choice == "both" else [choice]
+        metafunc.parametrize("precision", [PRECISIONS[n] for n in names], ids=names, indirect=True)
+
+
+@pytest.fixture
+def precision(request, monkeypatch):
+    """The accelerate mixed-precision name this test runs under ("no" or "bf16"); `auto` follows it."""
+    monkeypatch.setenv(PRECISION_ENV, request.param)
+    return request.param
+
+
 WORDS = (
     "the a an is are was be to of and in that have it for not on with he as you do at this but his by "
     "from they we say her she or will my one all would there their what so up out if about who get "

@@ -223,7 +223,7 @@ def test_replay_mix_counts():
         replay_mix(new, old, 1.5)
 
 
-def test_retrain_continues_from_the_saved_model(tiny_backbone, tmp_path):
+def test_retrain_continues_from_the_saved_model(tiny_backbone, tmp_path, precision):
     from rewardlab.modeling import build_reward_model, save_reward_model
     from rewardlab.retrain import RetrainConfig, retrain
     from rewardlab.scoring import Scorer

@@ -108,7 +108,7 @@ def _pairs(path, n):
     return str(path)
 
 
-def test_train_ensemble_members_differ(tiny_backbone, tmp_path):
+def test_train_ensemble_members_differ(tiny_backbone, tmp_path, precision):
     from safetensors.torch import load_file
 
     from rewardlab.config import TrainConfig
@@ -123,7 +123,7 @@ def test_train_ensemble_members_differ(tiny_backbone, tmp_path):
         max_steps=2,
         lr=1e-3,
         warmup_ratio=0.0,
-        mixed_precision="no",
+        mixed_precision="auto",
         length_grouped=False,
     )
     result = train_ensemble(cfg, k=2, how="both", rule="min")

@@ -52,7 +52,7 @@ def _cfg(tiny_backbone, tmp_path, kind, objective, **kw):
         epochs=4,
         lr=2e-3,
         warmup_ratio=0.0,
-        mixed_precision="no",
+        mixed_precision="auto",  # follows the `precision` fixture (or the pinned fp32)
         eval_fraction=0.0,
         length_grouped=False,
     )
@@ -69,7 +69,7 @@ def _losses(folder):
 
 
 @pytest.mark.parametrize("kind", ["bert", "llama"])
-def test_prm_trains_saves_and_reads_steps_like_plain_transformers(tiny_backbone, tmp_path, kind):
+def test_prm_trains_saves_and_reads_steps_like_plain_transformers(tiny_backbone, tmp_path, kind, precision):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     cfg = _cfg(
@@ -105,7 +105,7 @@ def test_prm_trains_saves_and_reads_steps_like_plain_transformers(tiny_backbone,
     assert ours == pytest.approx(manual, abs=1e-5)
 
 
-def test_orm_trains_on_outcomes_through_the_same_loop(tiny_backbone, tmp_path):
+def test_orm_trains_on_outcomes_through_the_same_loop(tiny_backbone, tmp_path, precision):
     cfg = _cfg(
         tiny_backbone, tmp_path, "llama", "outcome", eval_data=_step_file(tmp_path / "e.jsonl", 8, seed=1)
     )

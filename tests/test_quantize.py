@@ -83,3 +83,19 @@ def test_score_verb_passes_quantize(tiny_backbone, tmp_path):
         )
         got = [json.loads(line)["reward"] for line in out.read_text().splitlines()]
         assert max(abs(a - b) for a, b in zip(got, scorer.score(PROMPTS, RESPONSES), strict=True)) < 1e-5
+
+
+def test_choosing_int8_warns_that_it_reorders_pairs(tiny_backbone, tmp_path):
+    """int8 reordered 28% of HH pairs in benchmarks/score_vs_pipeline.py: the CLI must say so when chosen."""
+    import subprocess
+    import sys
+
+    model, encoder, card = _model(tiny_backbone, "llama")
+    save_reward_model(model, encoder, card, tmp_path / "rm")
+    rows = tmp_path / "in.jsonl"
+    rows.write_text('{"prompt": "hello", "response": "world"}\n')
+    base = [sys.executable, "-m", "rewardlab", "score", str(tmp_path / "rm"), str(rows), "--device", "cpu"]
+    quiet = subprocess.run(base, capture_output=True, text=True, check=True)
+    loud = subprocess.run([*base, "--quantize", "int8"], capture_output=True, text=True, check=True)
+    assert "changes which response wins" not in quiet.stderr
+    assert "--quantize int8 changes which response wins" in loud.stderr and "72%" in loud.stderr

@@ -341,16 +341,20 @@ def test_health_and_metrics_count_what_happened(scorer) -> None:
     assert lines["rewardlab_queue_texts"] == "0" and lines["rewardlab_ready"] == "1"
 
 
-def test_concurrent_requests_are_merged_and_equal_scoring_each_alone(scorer) -> None:
+def test_concurrent_requests_are_merged_and_equal_scoring_each_alone(model_dir, precision) -> None:
     """8 concurrent requests with different texts and lengths: fewer model calls than requests, and each
-    request's rewards equal scoring it alone (same tokens; only the padding of the batch differs)."""
+    request's rewards equal scoring it alone (same tokens; only the padding of the batch differs).
+    Under `rewardlab serve --bf16` too, to bf16's rounding."""
+    from rewardlab.scoring import Scorer
+
+    scorer = Scorer.from_pretrained(model_dir, device="cpu", bf16=precision == "bf16")
     words = "the cake is good please explain how to fix python code thanks for the question".split()
     requests = [[" ".join(words[: 2 + (i * 3 + j) % 12]) for j in range(1 + i % 3)] for i in range(8)]
     with LiveServer(scorer, max_wait_ms=300) as s, ThreadPoolExecutor(8) as pool:
         got = list(pool.map(lambda texts: s.post("/score", {"texts": texts}).json()["rewards"], requests))
         text = httpx.get(s.url + "/metrics").text
     for texts, rewards in zip(requests, got, strict=True):
-        assert rewards == pytest.approx(scorer.score_texts(texts), abs=1e-5)
+        assert rewards == pytest.approx(scorer.score_texts(texts), abs=1e-5 if precision == "no" else 2e-2)
     calls = next(line for line in text.splitlines() if line.startswith("rewardlab_batch_requests_count"))
     assert int(calls.split()[-1]) < 8  # at least two requests shared a model call
 

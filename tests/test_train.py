@@ -40,7 +40,7 @@ def _cfg(tiny_backbone, tmp_path, kind="llama", **kw):
         batch_size=4,
         lr=2e-3,
         warmup_ratio=0.0,
-        mixed_precision="no",
+        mixed_precision="auto",  # follows the `precision` fixture (or the pinned fp32)
         eval_fraction=0.0,
         length_grouped=False,
     )
@@ -52,8 +52,25 @@ def _weights(folder):
     return load_file(str(folder / "model.safetensors"))
 
 
+def assert_same_weights(wa, wb, precision, backbone, atol):
+    """Two training paths that are equal in exact arithmetic end at the same weights: to `atol` in fp32;
+    under bf16 autocast (8-bit mantissa, different matmul shapes round differently) to within 5% of the
+    size of the update training made (measured: 1-3%; a wrong mask or loss term moves it far more)."""
+    if precision != "bf16":
+        for k in wa:
+            assert torch.allclose(wa[k], wb[k], atol=atol), k
+        return
+    from transformers import AutoModelForSequenceClassification
+
+    init = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=1).state_dict()
+    moved = [k for k in wa if k in init and init[k].shape == wa[k].shape]
+    gap = sum(float(((wa[k] - wb[k]) ** 2).sum()) for k in wa) ** 0.5
+    update = sum(float(((wa[k] - init[k]) ** 2).sum()) for k in moved) ** 0.5
+    assert gap < 0.05 * update, (gap, update)
+
+
 @pytest.mark.parametrize("kind", ["bert", "llama"])
-def test_training_lowers_the_loss_and_updates_every_parameter(tiny_backbone, tmp_path, kind):
+def test_training_lowers_the_loss_and_updates_every_parameter(tiny_backbone, tmp_path, kind, precision):
     from transformers import AutoModelForSequenceClassification
 
     cfg = _cfg(tiny_backbone, tmp_path, kind, epochs=4)
@@ -76,17 +93,15 @@ def test_training_lowers_the_loss_and_updates_every_parameter(tiny_backbone, tmp
     assert len(card["data_hash"]) == 64 and card["max_length"] == 64
 
 
-def test_gradient_accumulation_matches_the_larger_batch(tiny_backbone, tmp_path):
+def test_gradient_accumulation_matches_the_larger_batch(tiny_backbone, tmp_path, precision):
     a = _cfg(tiny_backbone, tmp_path, batch_size=4, grad_accum=1, output_dir=str(tmp_path / "a"), epochs=1)
     b = _cfg(tiny_backbone, tmp_path, batch_size=1, grad_accum=4, output_dir=str(tmp_path / "b"), epochs=1)
     ra, rb = train(a), train(b)
     assert ra.steps == rb.steps == 6
-    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
-    for k in wa:
-        assert torch.allclose(wa[k], wb[k], atol=1e-5), k
+    assert_same_weights(_weights(tmp_path / "a"), _weights(tmp_path / "b"), precision, a.backbone, 1e-5)
 
 
-def test_resumed_run_equals_uninterrupted_run(tiny_backbone, tmp_path):
+def test_resumed_run_equals_uninterrupted_run(tiny_backbone, tmp_path, precision):
     full = _cfg(tiny_backbone, tmp_path, epochs=2, save_every=2, output_dir=str(tmp_path / "full"))
     train(full)
     ckpts = sorted((tmp_path / "full" / "checkpoints").glob("step-*"))
@@ -128,7 +143,7 @@ def test_model_selection_and_test_reporting(tiny_backbone, tmp_path):
     assert saved["reward_std"] > 0
 
 
-def test_rewardlab_evaluate_reports_what_training_reported_when_pairs_are_cut(tiny_backbone, tmp_path):
+def test_rewardlab_evaluate_reports_what_training_reported_when_pairs_are_cut(tiny_backbone, tmp_path, precision):
     """Both cut each group's prompt once, so a truncated test set gets the same figures either way."""
     from rewardlab.data.loading import load_preferences
     from rewardlab.evaluate import evaluate
@@ -165,7 +180,7 @@ def test_split_by_prompt_keeps_a_prompt_on_one_side():
 
 
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])
-def test_shared_prefix_training_equals_the_plain_path(tiny_backbone, tmp_path, kind):
+def test_shared_prefix_training_equals_the_plain_path(tiny_backbone, tmp_path, kind, precision):
     """One packed row per group (prompt encoded once) trains to the same weights as padded pairs."""
     a = _cfg(tiny_backbone, tmp_path, kind, output_dir=str(tmp_path / "a"), epochs=1)
     b = _cfg(tiny_backbone, tmp_path, kind, output_dir=str(tmp_path / "b"), epochs=1, shared_prefix=False)
@@ -178,9 +193,7 @@ def test_shared_prefix_training_equals_the_plain_path(tiny_backbone, tmp_path, k
     ra, rb = train(a, Collect()), train(b)
     assert any(m.startswith("shared-prefix forward: on") for m in messages), messages
     assert ra.steps == rb.steps
-    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
-    for k in wa:
-        assert torch.allclose(wa[k], wb[k], atol=1e-4), k
+    assert_same_weights(_weights(tmp_path / "a"), _weights(tmp_path / "b"), precision, a.backbone, 1e-4)
 
 
 def test_one_process_trains_fp32_then_bf16_then_fp32(tiny_backbone, tmp_path):
