@@ -143,7 +143,9 @@ def test_model_selection_and_test_reporting(tiny_backbone, tmp_path):
     assert saved["reward_std"] > 0
 
 
-def test_rewardlab_evaluate_reports_what_training_reported_when_pairs_are_cut(tiny_backbone, tmp_path, precision):
+def test_rewardlab_evaluate_reports_what_training_reported_when_pairs_are_cut(
+    tiny_backbone, tmp_path, precision
+):
     """Both cut each group's prompt once, so a truncated test set gets the same figures either way."""
     from rewardlab.data.loading import load_preferences
     from rewardlab.evaluate import evaluate
