@@ -30,8 +30,8 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/rewardlab train
 
 test: $(STAMP) $(VENV)/.browser
-	$(BIN)/ruff check rewardlab tests benchmarks examples
-	$(BIN)/ruff format --check rewardlab tests benchmarks examples
+	$(BIN)/ruff check rewardlab tests benchmarks examples scripts
+	$(BIN)/ruff format --check rewardlab tests benchmarks examples scripts
 	HF_HUB_OFFLINE=1 scripts/with-postgres.sh $(BIN)/python -m pytest
 
 # The whole suite with bf16 autocast forced wherever `auto` precision is read (make test already runs
@@ -43,8 +43,8 @@ test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow
 
 lint: $(STAMP)
-	$(BIN)/ruff check rewardlab tests benchmarks examples
-	$(BIN)/ruff format --check rewardlab tests benchmarks examples
+	$(BIN)/ruff check rewardlab tests benchmarks examples scripts
+	$(BIN)/ruff format --check rewardlab tests benchmarks examples scripts
 
 clean:
 	rm -rf $(VENV) build *.egg-info
