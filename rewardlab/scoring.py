@@ -46,6 +46,37 @@ def bf16_supported(device: torch.device) -> tuple[bool, str]:
     return False, f"bf16 autocast not used on {device.type}"
 
 
+def attention_for(device: torch.device, bf16: bool, training: bool) -> tuple[str, str]:
+    """The attention kernel to run, and why (logged by callers).
+
+    Training on a CPU under bf16 autocast: eager attention, whose bf16 matmuls beat the backward of
+    sdpa's CPU flash kernel (MiniLM forward+backward over length-grouped HH batches: 0.79-0.81x the time,
+    benchmarks/kernels_ab.py on avx512_bf16; the bf16 profile had sdpa at 30% of the step). Everywhere
+    else sdpa: forward-only scoring under bf16 was 1.54x slower with eager, fp32 training 1.24-1.39x,
+    and on CUDA sdpa is flash / memory-efficient attention.
+    """
+    if device.type == "cpu" and bf16 and training:
+        return (
+            "eager",
+            "training in bf16 on CPU: eager's bf16 matmuls beat sdpa's CPU backward (0.8x the time)",
+        )
+    return "sdpa", "fused attention kernels"
+
+
+def use_attention(model: RewardModel, device: torch.device, bf16: bool, training: bool) -> str:
+    """Switch `model` to the attention kernel `attention_for` picks, where the backbone supports it
+    (the reward is the same; only the kernel differs). Returns the line to log."""
+    impl, why = attention_for(device, bf16, training)
+    hf = model.hf_model
+    if getattr(hf.config, "_attn_implementation", None) == impl:
+        return f"attention {impl} ({why})"
+    try:
+        hf.set_attn_implementation(impl)
+    except (ValueError, ImportError, AttributeError) as e:  # a backbone without that kernel keeps its own
+        return f"attention {hf.config._attn_implementation} (kept: {impl} unavailable: {e})"
+    return f"attention {impl} ({why})"
+
+
 def _cpu_has_avx512_bf16() -> bool:
     try:
         with open("/proc/cpuinfo") as f:

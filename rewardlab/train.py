@@ -362,7 +362,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     from rewardlab.data.steps import steps_hash
     from rewardlab.modeling import build_reward_model, save_reward_model
     from rewardlab.prm import STEP_MARKER, STEP_SCORES_HOWTO
-    from rewardlab.scoring import Scorer, pick_device
+    from rewardlab.scoring import Scorer, pick_device, use_attention
 
     reporter = reporter or Reporter()
     t_start = time.perf_counter()
@@ -419,8 +419,11 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         shared, why = shared_prefix_support(model)
         reporter.message(f"shared-prefix forward: {'on' if shared else 'off'} ({why})")
 
+    reporter.message(use_attention(model, accelerator.device, precision == "bf16", training=True))
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # fused AdamW: one kernel per step instead of ~500 small ones (CPU: 17 ms vs 100 ms per MiniLM step)
+    fused = accelerator.device.type in ("cpu", "cuda") and not sharded
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
     rank, world = accelerator.process_index, accelerator.num_processes
     batches_per_epoch = len(build_batch_order(train_enc, cfg, 0, rank, world))
     steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)

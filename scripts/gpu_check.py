@@ -65,8 +65,14 @@ def main() -> int:
     ap.add_argument("--backbone", default=None, help="Backbone for every step (default: MiniLM).")
     ap.add_argument("--workdir", default="/tmp/rewardlab-gpu-check")
     ap.add_argument("--budget-s", type=float, default=480, help="Time for all steps together (8 min).")
+    ap.add_argument("--copy-minilm", default=None, help=argparse.SUPPRESS)  # gpu_check.sh's carry step
+    ap.add_argument("--from", dest="source", default="minilm", help=argparse.SUPPRESS)
+    ap.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.copy_minilm:
+        copy_backbone(args.source, args.copy_minilm, args.dtype)
+        return 0
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     backbone = ["--backbone", args.backbone] if args.backbone else []
     size = ["--pairs", "16", "--test-pairs", "8", "--max-length", "64"] if args.dry_run else []
@@ -91,6 +97,19 @@ def main() -> int:
     report["device"] = device_line()
     print(json.dumps(report))
     return 1 if any("error" in s for s in report["steps"].values()) else 0
+
+
+def copy_backbone(source: str, target: str, dtype: str) -> None:
+    """Write a backbone folder in another dtype: bf16 to carry MiniLM under the device's size limit,
+    fp32 on the GPU side so every tool trains fp32 master weights from the same values."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from rewardlab.modeling import resolve_backbone
+
+    path, _ = resolve_backbone(source)
+    AutoModel.from_pretrained(path, dtype=getattr(torch, dtype)).save_pretrained(target)
+    AutoTokenizer.from_pretrained(path).save_pretrained(target)
 
 
 def summary(steps: dict) -> dict:

