@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rewardlab.encoding import TextEncoder
+from rewardlab.data.encoding import TextEncoder
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rewardlab.data.encoding import Encoded, TextEncoder
 from rewardlab.data.steps import StepExample
-from rewardlab.encoding import Encoded, TextEncoder
 from rewardlab.metrics import auroc
 
 STEP_MARKER = "<|rewardlab_step|>"

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from rewardlab.data.batching import collate, token_budget_batches
+from rewardlab.data.encoding import Encoded, TextEncoder
 from rewardlab.data.types import Text
-from rewardlab.encoding import Encoded, TextEncoder
 from rewardlab.modeling import ModelCard, RewardModel, load_reward_model
 
 log = logging.getLogger(__name__)

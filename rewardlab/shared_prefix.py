@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import torch
 
     from rewardlab.data.batching import EncodedGroup
-    from rewardlab.encoding import Encoded
+    from rewardlab.data.encoding import Encoded
     from rewardlab.modeling import RewardModel
 
 log = logging.getLogger(__name__)

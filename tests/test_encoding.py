@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rewardlab.data.batching import batch_indices, encode_groups, token_budget_batches
+from rewardlab.data.encoding import render_plain
 from rewardlab.data.types import PreferenceGroup
-from rewardlab.encoding import render_plain
 from rewardlab.modeling import build_reward_model
 
 

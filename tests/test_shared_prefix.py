@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from rewardlab.data.batching import collate_groups, encode_groups
+from rewardlab.data.encoding import Encoded
 from rewardlab.data.types import PreferenceGroup
-from rewardlab.encoding import Encoded
 from rewardlab.losses import grouped_bt
 from rewardlab.modeling import build_reward_model
 from rewardlab.scoring import Scorer

@@ -38,7 +38,7 @@ def _write(path, rows) -> str:
 def _encoder(tiny_backbone, kind: str, max_length: int = 24):
     from transformers import AutoTokenizer
 
-    from rewardlab.encoding import TextEncoder
+    from rewardlab.data.encoding import TextEncoder
 
     return TextEncoder(AutoTokenizer.from_pretrained(tiny_backbone(kind)), max_length=max_length)
 
