@@ -37,7 +37,7 @@ def load_texts(n: int) -> tuple[list[str], str]:
         rows = [json.loads(line) for line in HH_TEST.read_text().splitlines() if line.strip()]
         texts = [t for r in rows for t in (r["chosen"], r["rejected"])]
         return texts[:n], str(HH_TEST)
-    from rewardlab.data.demo import demo_splits
+    from rewardlab.demo.task import demo_splits
 
     groups = demo_splits()["test"]
     texts = [g.prompt + " " + r for g in groups for r in g.responses]
@@ -85,7 +85,7 @@ def main() -> None:
     from transformers import pipeline
 
     from rewardlab.modeling import build_reward_model, save_reward_model
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     transformers.logging.set_verbosity_error()
     texts, source = load_texts(120 if args.quick else 600)

@@ -52,7 +52,7 @@ def build_model(folder: Path, max_length: int) -> str:
 
 
 def offline_throughput(model: str, texts: list[str], seconds: float) -> tuple[float, list[float]]:
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     scorer = Scorer.from_pretrained(model, device="cpu")
     scorer.score_texts(texts[:16])  # warm-up

@@ -50,7 +50,7 @@ def write_subset(n_pairs: int, n_test: int, workdir: Path) -> tuple[str, str, st
         test_rows = (SHARED / "test.jsonl").read_text().splitlines()[:n_test]
         source = str(SHARED)
     else:
-        from rewardlab.data.demo import demo_splits
+        from rewardlab.demo.task import demo_splits
 
         def rows(groups):
             return [
@@ -226,7 +226,7 @@ def main() -> None:
     import torch
     from score_vs_pipeline import matmul_gflops
 
-    from rewardlab.scoring import bf16_supported
+    from rewardlab.scoring.scorer import bf16_supported
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     n_pairs, n_test = (160, 100) if args.quick else (args.pairs, args.test_pairs)

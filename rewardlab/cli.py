@@ -71,9 +71,9 @@ def _load_groups(path: str, fmt: str | None) -> tuple[list, list[str]]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rewardlab.evaluate import evaluate
     from rewardlab.progress import RichReporter
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.evaluate import evaluate
+    from rewardlab.scoring.scorer import Scorer
 
     _quiet_libraries()
     reporter = RichReporter()
@@ -98,9 +98,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from rewardlab import score_file as sf
     from rewardlab.progress import Reporter, RichReporter
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring import score_file as sf
+    from rewardlab.scoring.scorer import Scorer
 
     _quiet_libraries()
     procs = sf.init_processes(args.device)  # several under torchrun / accelerate launch: each scores a share
@@ -124,11 +124,11 @@ def cmd_score(args: argparse.Namespace) -> int:
 # dependencies (an extra such as [serve] or [annotate]) are missing is skipped, its verb absent.
 VERB_MODULES = [
     "rewardlab.annotate.cli",
-    "rewardlab.serve_cli",
-    "rewardlab.diagnose_cli",
-    "rewardlab.bon_cli",
-    "rewardlab.prm_cli",
-    "rewardlab.drift_cli",
+    "rewardlab.commands.serve",
+    "rewardlab.commands.diagnose",
+    "rewardlab.commands.bon",
+    "rewardlab.commands.prm",
+    "rewardlab.commands.drift",
 ]
 
 

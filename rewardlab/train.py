@@ -29,14 +29,20 @@ from typing import Any
 import torch
 
 from rewardlab.config import TrainConfig, save_config
-from rewardlab.cpu_memory import release_free_heap, trim_available
 from rewardlab.data.batching import EncodedGroup, collate_groups, encode_groups
+from rewardlab.data.step_encoding import (
+    collate_steps,
+    encode_step_examples,
+    evaluate_steps,
+    outcome_bce,
+    step_bce,
+)
 from rewardlab.data.types import PreferenceGroup
-from rewardlab.evaluate import EvalResult, evaluate_rewards
 from rewardlab.losses import centering, grouped_bt, pairwise_accuracy, plackett_luce
-from rewardlab.prm import collate_steps, encode_step_examples, evaluate_steps, outcome_bce, step_bce
 from rewardlab.progress import Reporter
+from rewardlab.scoring.evaluate import EvalResult, evaluate_rewards
 from rewardlab.shared_prefix import collate_shared_prefix, shared_prefix_rewards, shared_prefix_support
+from rewardlab.training.cpu_memory import release_free_heap, trim_available
 
 STATE_FILE = "trainer_state.json"
 
@@ -120,7 +126,7 @@ def load_datasets(cfg: TrainConfig) -> Datasets:
             return load_steps(path, fmt, cfg.prm800k_neutral)
 
     if cfg.data is None:
-        from rewardlab.data import demo
+        from rewardlab.demo import task as demo
 
         splits = demo.demo_splits(seed=cfg.seed)
         train = splits["train"][: cfg.demo_prompts] if cfg.demo_prompts else splits["train"]
@@ -301,7 +307,7 @@ def resolve_mixed_precision(cfg: TrainConfig, device: torch.device) -> tuple[str
     $REWARDLAB_MIXED_PRECISION pins what auto means (the test suite forces bf16 with it on CPUs
     that lack native bf16, so an AVX2 machine catches what a bf16 machine would).
     """
-    from rewardlab.scoring import bf16_supported
+    from rewardlab.scoring.scorer import bf16_supported
 
     if cfg.mixed_precision != "auto":
         return cfg.mixed_precision, f"--mixed-precision {cfg.mixed_precision}"
@@ -359,10 +365,10 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     from transformers import get_cosine_schedule_with_warmup
 
     from rewardlab.data.loading import data_hash
+    from rewardlab.data.step_encoding import STEP_MARKER, STEP_SCORES_HOWTO
     from rewardlab.data.steps import steps_hash
     from rewardlab.modeling import build_reward_model, save_reward_model
-    from rewardlab.prm import STEP_MARKER, STEP_SCORES_HOWTO
-    from rewardlab.scoring import Scorer, pick_device
+    from rewardlab.scoring.scorer import Scorer, pick_device
 
     reporter = reporter or Reporter()
     t_start = time.perf_counter()
@@ -599,7 +605,7 @@ def _evaluate_encoded(
     rewards = scorer.score_encoded_groups([g.responses for g in encoded])
     result = evaluate_rewards(groups, rewards)
     if ceiling is not None:  # the demo task: its gold reward gives the ceiling and a noise-free accuracy
-        from rewardlab.data.demo import expected_accuracy
+        from rewardlab.demo.task import expected_accuracy
 
         result.noise_ceiling = ceiling
         result.expected_accuracy = expected_accuracy(groups, rewards)

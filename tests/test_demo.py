@@ -11,7 +11,8 @@ import statistics
 
 import pytest
 
-from rewardlab.data.demo import (
+from rewardlab.data.types import PreferenceGroup
+from rewardlab.demo.task import (
     SPLIT_KEYS,
     TAU,
     annotate_pair,
@@ -31,8 +32,7 @@ from rewardlab.data.demo import (
     with_style,
     write_demo_jsonl,
 )
-from rewardlab.data.demo_text import DOMAINS
-from rewardlab.data.types import PreferenceGroup
+from rewardlab.demo.text import DOMAINS
 
 COOK = next(d for d in DOMAINS if d.name == "cook")
 TRAVEL = next(d for d in DOMAINS if d.name == "travel")

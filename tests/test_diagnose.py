@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from rewardlab import diagnose as dg
-from rewardlab.data import demo
 from rewardlab.data.types import PreferenceGroup
-from rewardlab.probes import PROBES, apply_probe, probe_items, probe_results, select_probes
-from rewardlab.report import excerpt, write_report
+from rewardlab.demo import task as demo
+from rewardlab.diagnose import diagnosis as dg
+from rewardlab.diagnose.probes import PROBES, apply_probe, probe_items, probe_results, select_probes
+from rewardlab.diagnose.report import excerpt, write_report
 
 
 def _groups():
@@ -202,8 +202,8 @@ def tiny_model(tiny_backbone, tmp_path_factory) -> str:
 
 
 def test_report_on_a_tiny_model_end_to_end(tiny_model: str, tmp_path: Path):
-    from rewardlab.evaluate import evaluate
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.evaluate import evaluate
+    from rewardlab.scoring.scorer import Scorer
 
     groups = demo.make_demo_groups(8, prompts=demo.demo_split_prompts()["eval"])
     scorer = Scorer.from_pretrained(tiny_model, device="cpu")
@@ -318,7 +318,7 @@ class _ShortScorer(_LengthScorer):
 
 
 def test_compare_opposite_models():
-    from rewardlab.compare import compare
+    from rewardlab.diagnose.compare import compare
 
     groups = demo.make_demo_groups(6, prompts=demo.demo_split_prompts()["eval"])
     kw = {"probe_prompts": 2, "n_boot": 20}
@@ -332,7 +332,7 @@ def test_compare_opposite_models():
     assert len(gaps) == 5 and gaps == sorted(gaps, reverse=True)
     assert all((x.p_a - 0.5) * (x.p_b - 0.5) <= 0 for x in c.disagreements)
     assert json.loads(json.dumps(c.to_dict()))["a"]["model"] == "long"
-    from rewardlab.report import build
+    from rewardlab.diagnose.report import build
 
     no_plots = dict.fromkeys(("reliability", "length", "probes", "distribution"), b"png")
     flags = [blk[1] for blk in build(b, no_plots).blocks if blk[0] == "flag"]

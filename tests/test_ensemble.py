@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rewardlab.ensemble import (
+from rewardlab.scoring.ensemble import (
     EnsembleCard,
     EnsembleScorer,
     bootstrap_rows,
@@ -62,7 +62,7 @@ def _save_member(tiny_backbone, folder, seed, mean, std):
 
 
 def test_ensemble_folder_scores_like_its_members(tiny_backbone, tmp_path):
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     _save_member(tiny_backbone, tmp_path / "ens" / "member-0", 0, 0.5, 2.0)
     _save_member(tiny_backbone, tmp_path / "ens" / "member-1", 1, -1.0, 0.5)

@@ -9,7 +9,7 @@ import torch
 
 from rewardlab.data.batching import collate
 from rewardlab.modeling import build_reward_model, load_reward_model, save_reward_model
-from rewardlab.scoring import Scorer
+from rewardlab.scoring.scorer import Scorer
 
 PROMPT = "What is the answer to the question?"
 RESPONSES = [" The answer is good.", " no", " Sorry, I cannot help with that question because it is long."]

@@ -8,9 +8,7 @@ import math
 import pytest
 import torch
 
-from rewardlab.data.steps import StepExample
-from rewardlab.modeling import build_reward_model
-from rewardlab.prm import (
+from rewardlab.data.step_encoding import (
     STEP_MARKER,
     aggregate,
     auroc,
@@ -21,8 +19,10 @@ from rewardlab.prm import (
     outcome_bce,
     step_bce,
 )
-from rewardlab.prm_bon import Pool, pick, pick_expected, selection_accuracy
-from rewardlab.scoring import Scorer
+from rewardlab.data.steps import StepExample
+from rewardlab.modeling import build_reward_model
+from rewardlab.prm.best_of_n import Pool, pick, pick_expected, selection_accuracy
+from rewardlab.scoring.scorer import Scorer
 
 PROMPT = "What is the answer to the question?"
 STEPS = ["the answer is good", "no sorry", "the question is good", "thanks for the help"]

@@ -48,7 +48,7 @@ def test_fsdp2_sharded_model_evaluates_trains_and_saves_full_weights(tiny_backbo
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     out = tmp_path / "saved"
     proc = torchrun([__file__, tiny_backbone("llama"), str(out)])
@@ -75,7 +75,7 @@ def _worker(backbone: str, out: str) -> None:
 
     from rewardlab.data.batching import collate
     from rewardlab.modeling import build_reward_model, save_reward_model
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     dist.init_process_group("gloo")
     rank = dist.get_rank()

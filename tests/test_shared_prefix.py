@@ -12,7 +12,7 @@ from rewardlab.data.encoding import Encoded
 from rewardlab.data.types import PreferenceGroup
 from rewardlab.losses import grouped_bt
 from rewardlab.modeling import build_reward_model
-from rewardlab.scoring import Scorer
+from rewardlab.scoring.scorer import Scorer
 from rewardlab.shared_prefix import (
     collate_shared_prefix,
     common_prefix_length,
@@ -197,7 +197,7 @@ def test_encoders_and_other_kernels_fall_back_with_a_reason(tiny_backbone, caplo
     ok, why = shared_prefix_support(bert)
     assert not ok and "encoder" in why
     scorer = Scorer(bert, encoder, card, "cpu")
-    with caplog.at_level(logging.INFO, logger="rewardlab.scoring"):
+    with caplog.at_level(logging.INFO, logger="rewardlab.scoring.scorer"):
         assert _close(scorer.score_groups(PROMPTS[:2], RESPONSES[:2]), _plain(scorer)[:2]) < 1e-6
     assert "shared-prefix scoring off" in caplog.text and "encoder" in caplog.text
     model, *_ = _model(tiny_backbone, "llama")

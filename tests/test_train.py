@@ -131,8 +131,8 @@ def test_model_selection_and_test_reporting(tiny_backbone, tmp_path):
 def test_rewardlab_evaluate_reports_what_training_reported_when_pairs_are_cut(tiny_backbone, tmp_path):
     """Both cut each group's prompt once, so a truncated test set gets the same figures either way."""
     from rewardlab.data.loading import load_preferences
-    from rewardlab.evaluate import evaluate
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.evaluate import evaluate
+    from rewardlab.scoring.scorer import Scorer
 
     test_file = _pairs_file(tmp_path / "test.jsonl", n=12)
     result = train(_cfg(tiny_backbone, tmp_path, max_length=32, test_data=test_file))

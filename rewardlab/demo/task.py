@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from rewardlab.data.demo_text import DOMAINS, ERROR_TEMPLATES, ERRORS, FILLER, POLITE, RUDE
 from rewardlab.data.types import PreferenceGroup
+from rewardlab.demo.text import DOMAINS, ERROR_TEMPLATES, ERRORS, FILLER, POLITE, RUDE
 
 TAU = 2.0
 """Annotator temperature: P(a preferred to b) = σ((g_a - g_b) / TAU). Set so that labels agree with the

@@ -267,7 +267,7 @@ def proxy_scores(row: dict, spec: str, lam: float = 1.0) -> list[float]:
     members = row.get("member_scores")
     if members is None:
         raise ValueError(f"proxy {spec!r} needs 'member_scores' in the pool file: score it with an ensemble")
-    from rewardlab.ensemble import combine
+    from rewardlab.scoring.ensemble import combine
 
     if spec.startswith("member:"):
         return [float(s) for s in members[int(spec.split(":", 1)[1])]]

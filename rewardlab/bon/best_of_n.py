@@ -52,7 +52,7 @@ def read_prompts(source: str, limit: int = 0) -> list[Candidates]:
     """Prompts to generate for: a demo set (demo-pool, demo-test, demo-eval) or a JSONL file with
     "prompt" (or GSM8K's "question"; its "answer" is kept in meta for the gsm8k gold)."""
     if source in DEMO_PROMPT_SETS:
-        from rewardlab.data.demo import demo_split_prompts
+        from rewardlab.demo.task import demo_split_prompts
 
         out = [Candidates(p) for p in demo_split_prompts()[source.split("-", 1)[1]]]
     else:
@@ -112,7 +112,7 @@ def _prompt_seed(seed: int, prompt: str) -> int:
 def generate_demo(prompts: Sequence[Candidates], sampling: Sampling) -> list[Candidates]:
     """`sampling.n` demo-policy responses per prompt at `sampling.temperature` (repeats allowed: they are
     genuine draws of the policy, which the best-of-n estimator must see)."""
-    from rewardlab.data.demo import sample_response, with_style
+    from rewardlab.demo.task import sample_response, with_style
 
     style = with_style(sampling.style, temperature=sampling.temperature)
     out = []
@@ -154,7 +154,7 @@ def generate_lm(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rewardlab.modeling import resolve_backbone
-    from rewardlab.scoring import pick_device
+    from rewardlab.scoring.scorer import pick_device
 
     reporter = reporter or Reporter()
     cache = Path(cache_dir)
@@ -253,7 +253,7 @@ def gold_scores(
 ) -> list[list[float]]:
     """Gold reward of every candidate: 'demo', 'gsm8k' (needs meta['answer']) or a reward-model folder."""
     if source == "demo":
-        from rewardlab.data.demo import gold_reward
+        from rewardlab.demo.task import gold_reward
 
         return [[gold_reward(c.prompt, r) for r in c.responses] for c in candidates]
     if source == "gsm8k":
@@ -263,7 +263,7 @@ def gold_scores(
         return [[gsm8k_correct(r, str(c.meta["answer"])) for r in c.responses] for c in candidates]
     if not Path(source).is_dir():
         raise ValueError(f"--gold {source!r}: use 'demo', 'gsm8k', or a reward-model (or ensemble) folder")
-    from rewardlab.ensemble import load_scorer
+    from rewardlab.scoring.ensemble import load_scorer
 
     return score_flat(load_scorer(source, device), candidates, on_progress)
 
@@ -343,7 +343,7 @@ def score_candidates(
     prompts = [c.prompt for c in candidates for _ in c.responses]
     responses = [r for c in candidates for r in c.responses]
     if hasattr(scorer, "score_members"):
-        from rewardlab.ensemble import combine
+        from rewardlab.scoring.ensemble import combine
 
         members = scorer.score_members(prompts, responses, on_progress)
         flat = combine(members, scorer.card.rule, scorer.card.lam)
@@ -398,7 +398,7 @@ def run_bon(cfg: BonConfig, reporter: Reporter | None = None) -> BonSummary:
     """Read or generate candidates, score them, attach gold scores, select, write JSONL."""
     import time
 
-    from rewardlab.ensemble import load_scorer
+    from rewardlab.scoring.ensemble import load_scorer
 
     reporter = reporter or Reporter()
     if cfg.candidates:

@@ -21,7 +21,7 @@ def _quiet() -> None:
 
 
 def cmd_bon(args: argparse.Namespace) -> int:
-    from rewardlab.best_of_n import BonConfig, Sampling, run_bon
+    from rewardlab.bon.best_of_n import BonConfig, Sampling, run_bon
     from rewardlab.progress import RichReporter
 
     _quiet()
@@ -58,7 +58,7 @@ def _fmt(x: float) -> str:
 
 
 def cmd_overopt(args: argparse.Namespace) -> int:
-    from rewardlab.overopt import OveroptConfig, run_overopt
+    from rewardlab.bon.overopt import OveroptConfig, run_overopt
     from rewardlab.progress import RichReporter
 
     forms = args.fit.split(",")
@@ -96,8 +96,8 @@ def cmd_overopt(args: argparse.Namespace) -> int:
 
 def cmd_ensemble_train(args: argparse.Namespace) -> int:
     from rewardlab.config import TrainConfig, from_namespace
-    from rewardlab.ensemble import train_ensemble
     from rewardlab.progress import RichReporter
+    from rewardlab.scoring.ensemble import train_ensemble
 
     _quiet()
     reporter = RichReporter()

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.config import doc
-from rewardlab.serve_batching import Metrics, MicroBatcher
+from rewardlab.serve.batching import Metrics, MicroBatcher
 
 log = logging.getLogger("rewardlab.serve")
 
@@ -181,7 +181,7 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
     from fastapi.responses import JSONResponse, PlainTextResponse
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-    from rewardlab.serve_schema import api_models, validation_response
+    from rewardlab.serve.schema import api_models, validation_response
 
     settings = settings or ServeSettings()
     m = api_models(settings)
@@ -299,7 +299,7 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
                 f"model {model_id!r} is an outcome {backend.kind}: it scores whole responses (use /score); "
                 "/score_steps needs a process reward model (rewardlab.json with a step_marker)",
             )
-        from rewardlab.prm import aggregate
+        from rewardlab.data.step_encoding import aggregate
 
         prompts = [item.prompt for item in body.items]
         steps = [item.steps for item in body.items]
@@ -422,7 +422,7 @@ async def _send_json(send: Any, status: int, body: dict) -> None:
 
 def load_scorer(model: str | Path, settings: ServeSettings) -> Any:
     """A `Scorer` for a reward-model folder, an `EnsembleScorer` for an ensemble folder."""
-    from rewardlab.ensemble import load_scorer as load
+    from rewardlab.scoring.ensemble import load_scorer as load
 
     return load(model, device=settings.device, bf16=settings.bf16)
 

@@ -23,11 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rewardlab import metrics
 from rewardlab.data.types import PreferenceGroup
-from rewardlab.evaluate import EvalResult, bootstrap_ci, evaluate_rewards, score_groups
-from rewardlab.probes import ProbeResult, probe_items, probe_results, select_probes
+from rewardlab.diagnose.probes import ProbeResult, probe_items, probe_results, select_probes
 from rewardlab.progress import Reporter
+from rewardlab.scoring import metrics
+from rewardlab.scoring.evaluate import EvalResult, bootstrap_ci, evaluate_rewards, score_groups
 
 LITERATURE_CEILING = (0.60, 0.77)
 """Published inter-annotator agreement on pairwise preference data (InstructGPT reports 72.6 ± 1.5%
@@ -209,7 +209,7 @@ def noise_section(groups: Sequence[PreferenceGroup], accuracy: EvalResult) -> No
             comparisons=agreement.comparisons,
         )
     if groups and all(isinstance(g.meta.get("gold"), list) for g in groups):
-        from rewardlab.data import demo
+        from rewardlab.demo import task as demo
 
         return NoiseSection(
             "gold",

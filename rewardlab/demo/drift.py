@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def _samples(prompts: list[str], per: int, style: str, seed: str) -> list[dict]:
-    from rewardlab.data.demo import sample_response
+    from rewardlab.demo.task import sample_response
 
     rows = []
     for p in prompts:
@@ -40,7 +40,7 @@ def prepare(
 ) -> dict:
     """Write reference/fresh/shifted samples and old_train/old_test/new_test preference files; returns
     {name: rows written}."""
-    from rewardlab.data import demo
+    from rewardlab.demo import task as demo
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ def prepare(
 def label(select_path: str | Path, out_path: str | Path, seed: int = 0) -> int:
     """Rank each selected row's responses with one simulated annotator (Plackett-Luce on the gold
     reward, the demo's tau); write ranking rows {"prompt", "responses", "ranking"}; returns rows."""
-    from rewardlab.data.demo import annotate_ranking
+    from rewardlab.demo.task import annotate_ranking
 
     rows = []
     for line in Path(select_path).read_text(encoding="utf-8").splitlines():

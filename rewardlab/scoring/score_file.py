@@ -66,7 +66,7 @@ def init_processes(device: str | None = None) -> Processes:
     Under a launcher each process scores on its own device (``cuda:LOCAL_RANK``), or on the CPU with
     ``device="cpu"`` (gloo); naming one GPU makes no sense for several processes and is refused.
     """
-    from rewardlab.scoring import pick_device
+    from rewardlab.scoring.scorer import pick_device
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:

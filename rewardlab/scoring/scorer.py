@@ -184,7 +184,7 @@ class Scorer:
         at the markers (rewardlab.prm); a step whose marker truncation cut scores NaN. Any other reward
         model scores each prefix ``steps[:i+1]`` as a whole solution, one pass per step.
         """
-        from rewardlab.prm import encode_steps, join_plain
+        from rewardlab.data.step_encoding import encode_steps, join_plain
 
         if len(prompts) != len(step_lists):
             raise ValueError(f"got {len(prompts)} prompts but {len(step_lists)} step lists")

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewardlab.compare import Comparison
-from rewardlab.diagnose import Diagnosis
+from rewardlab.diagnose.compare import Comparison
+from rewardlab.diagnose.diagnosis import Diagnosis
+from rewardlab.diagnose.probes import prompt_text, response_text
 from rewardlab.page import Bad, Doc, to_html, to_markdown
-from rewardlab.probes import prompt_text, response_text
 
 
 @dataclass
@@ -112,7 +112,7 @@ def build(result: Diagnosis | Comparison, images: dict[str, bytes] | None = None
     """The report as blocks; `images` (name -> PNG) defaults to drawing the plots with matplotlib."""
     diags = [result.a, result.b] if isinstance(result, Comparison) else [result]
     if images is None:
-        from rewardlab import plots
+        from rewardlab.diagnose import plots
 
         images = {
             "reliability": plots.reliability(diags),

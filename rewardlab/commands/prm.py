@@ -67,10 +67,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from rewardlab.cli import _quiet_libraries
     from rewardlab.data.gsm8k import write_jsonl
+    from rewardlab.data.step_encoding import aggregate, evaluate_step_scores, join_plain
     from rewardlab.data.steps import load_steps
-    from rewardlab.prm import aggregate, evaluate_step_scores, join_plain
     from rewardlab.progress import RichReporter
-    from rewardlab.scoring import Scorer, _sigmoid
+    from rewardlab.scoring.scorer import Scorer, _sigmoid
 
     _quiet_libraries()
     examples, summary = load_steps(args.data, args.format, args.prm800k_neutral)
@@ -106,7 +106,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_bon(args: argparse.Namespace) -> int:
     from rewardlab.cli import _quiet_libraries
-    from rewardlab.prm_bon import (
+    from rewardlab.prm.best_of_n import (
         markdown_table,
         plot_bon,
         read_pools,
@@ -115,7 +115,7 @@ def cmd_bon(args: argparse.Namespace) -> int:
         selections,
     )
     from rewardlab.progress import RichReporter
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     _quiet_libraries()
     if not args.prm and not args.orm:

@@ -24,7 +24,7 @@ from typing import Any
 
 from rewardlab.data.encoding import Encoded, TextEncoder
 from rewardlab.data.steps import StepExample
-from rewardlab.metrics import auroc
+from rewardlab.scoring.metrics import auroc
 
 STEP_MARKER = "<|rewardlab_step|>"
 STEP_SCORES_HOWTO = (

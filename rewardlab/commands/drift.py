@@ -25,10 +25,10 @@ RETRAIN_EXIT = 3
 def cmd_drift(args: argparse.Namespace) -> int:
     from rewardlab.cli import _quiet_libraries
     from rewardlab.config import from_namespace
-    from rewardlab.drift import Thresholds, drift, read_samples, select
-    from rewardlab.drift_report import write_drift_report
-    from rewardlab.ensemble import load_scorer
+    from rewardlab.drift.detect import Thresholds, drift, read_samples, select
+    from rewardlab.drift.report import write_drift_report
     from rewardlab.progress import RichReporter
+    from rewardlab.scoring.ensemble import load_scorer
 
     _quiet_libraries()
     reporter = RichReporter()
@@ -63,7 +63,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 def cmd_retrain(args: argparse.Namespace) -> int:
     from rewardlab.cli import _quiet_libraries
     from rewardlab.progress import RichReporter
-    from rewardlab.retrain import RetrainConfig, retrain
+    from rewardlab.training.retrain import RetrainConfig, retrain
 
     _quiet_libraries()
     reporter = RichReporter()
@@ -91,7 +91,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     from rewardlab.config import add_dataclass_arguments
-    from rewardlab.drift import SELECT_BY, Thresholds
+    from rewardlab.drift.detect import SELECT_BY, Thresholds
 
     p = subparsers.add_parser(
         "drift",

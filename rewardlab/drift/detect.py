@@ -30,8 +30,8 @@ import numpy as np
 
 from rewardlab.config import doc
 from rewardlab.data.types import DataError, Text
-from rewardlab.metrics import auroc
 from rewardlab.progress import Reporter
+from rewardlab.scoring.metrics import auroc
 
 VERDICTS = ("fine", "watch", "retrain")
 SELECT_BY = ("ood", "disagreement", "mix")
@@ -408,7 +408,7 @@ def drift(
         reporter.message(f"embedding and scoring {len(samples)} {name} samples")
         emb = np.asarray(embedder.embed(prompts, responses), float)
         if members:  # one pass per member, combined by the ensemble's own rule
-            from rewardlab.ensemble import combine
+            from rewardlab.scoring.ensemble import combine
 
             per_member = scorer.score_members(prompts, responses)
             rewards = combine(per_member, scorer.card.rule, scorer.card.lam)

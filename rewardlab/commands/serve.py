@@ -20,7 +20,7 @@ for _dep in ("fastapi", "uvicorn"):
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from rewardlab.config import from_namespace
-    from rewardlab.serve import ServeSettings, run
+    from rewardlab.serve.app import ServeSettings, run
 
     logging.getLogger("rewardlab").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     settings = from_namespace(ServeSettings, args)
@@ -31,7 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add the `serve` verb to the main CLI's sub-parsers."""
     from rewardlab.config import add_dataclass_arguments
-    from rewardlab.serve import ServeSettings
+    from rewardlab.serve.app import ServeSettings
 
     p = subparsers.add_parser(
         "serve",

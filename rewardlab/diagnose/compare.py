@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rewardlab import metrics
 from rewardlab.data.types import PreferenceGroup, Text
-from rewardlab.diagnose import Diagnosis, finite
+from rewardlab.diagnose.diagnosis import Diagnosis, finite
+from rewardlab.scoring import metrics
 
 
 @dataclass

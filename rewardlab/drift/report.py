@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewardlab.drift import DriftResult
+from rewardlab.diagnose.report import num, pct
+from rewardlab.drift.detect import DriftResult
 from rewardlab.page import Bad, Doc, to_html, to_markdown
-from rewardlab.report import num, pct
 
 
 @dataclass
@@ -26,7 +26,7 @@ def _hist_png(
     ref: list[float], cur: list[float], xlabel: str, line: float | None = None, ref_label: str = "reference"
 ) -> bytes | None:
     try:
-        from rewardlab.plots import _figure, _png
+        from rewardlab.diagnose.plots import _figure, _png
     except ImportError:
         return None
     try:

@@ -20,7 +20,7 @@ DEMO = "demo"
 def _load(spec: str, fmt: str | None, limit: int) -> tuple[list, list[str], Any]:
     """Groups, summary lines and the gold reward (demo only) for DATA."""
     if spec == DEMO or spec.startswith(DEMO + ":"):
-        from rewardlab.data import demo
+        from rewardlab.demo import task as demo
 
         split = spec.partition(":")[2] or "test"
         prompts = demo.demo_split_prompts()
@@ -44,11 +44,11 @@ def _load(spec: str, fmt: str | None, limit: int) -> tuple[list, list[str], Any]
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from rewardlab.cli import _quiet_libraries
-    from rewardlab.compare import compare
-    from rewardlab.diagnose import diagnose
+    from rewardlab.diagnose.compare import compare
+    from rewardlab.diagnose.diagnosis import diagnose
+    from rewardlab.diagnose.report import write_report
     from rewardlab.progress import RichReporter
-    from rewardlab.report import write_report
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     _quiet_libraries()
     reporter = RichReporter()

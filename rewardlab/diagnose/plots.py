@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from rewardlab.diagnose import Diagnosis
+from rewardlab.diagnose.diagnosis import Diagnosis
 
 COLORS = ("#1f77b4", "#ff7f0e")
 FLAG = "#d62728"

@@ -112,7 +112,7 @@ class EnsembleScorer:
         bf16: bool = False,
         max_batch_tokens: int | None = None,
     ) -> EnsembleScorer:
-        from rewardlab.scoring import Scorer
+        from rewardlab.scoring.scorer import Scorer
 
         card = EnsembleCard.load(path)
         scorers = []
@@ -169,7 +169,7 @@ def load_scorer(
     """A `Scorer` for a reward-model folder, an `EnsembleScorer` for an ensemble folder."""
     if is_ensemble(path):
         return EnsembleScorer.from_pretrained(path, device, bf16=bf16, max_batch_tokens=max_batch_tokens)
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     return Scorer.from_pretrained(path, device, bf16=bf16, max_batch_tokens=max_batch_tokens)
 
@@ -195,7 +195,7 @@ class EnsembleResult:
 def _shared_data(cfg: TrainConfig, out: Path, how: str) -> TrainConfig:
     """Fix the data every member sees: the demo split written to files, or the user's files as given."""
     if cfg.data is None:
-        from rewardlab.data.demo import demo_splits, write_demo_jsonl
+        from rewardlab.demo.task import demo_splits, write_demo_jsonl
 
         splits = demo_splits(seed=cfg.seed)
         train = splits["train"][: cfg.demo_prompts] if cfg.demo_prompts else splits["train"]

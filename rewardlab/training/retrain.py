@@ -73,8 +73,8 @@ def replay_mix(new_rows: list[str], old_rows: list[str], fraction: float, seed: 
 
 def _evaluate(model: str, sets: dict[str, str]) -> dict[str, Any]:
     from rewardlab.data import load_preferences
-    from rewardlab.evaluate import evaluate
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.evaluate import evaluate
+    from rewardlab.scoring.scorer import Scorer
 
     scorer = Scorer.from_pretrained(model)
     out = {}
@@ -136,7 +136,7 @@ def plot_retrain(runs: dict[str, dict[str, Any]]) -> bytes:
 
     `runs` maps a label to a `retrain.json` dict; several runs (e.g. replay 0 and 0.3) share one "before"
     when they start from the same model, so it is drawn once per set."""
-    from rewardlab.plots import _figure, _png
+    from rewardlab.diagnose.plots import _figure, _png
 
     fig, (ax,) = _figure(width=6.0, height=3.6)
     sets = [s for s in ("old", "new") if any(s in r.get("before", {}) for r in runs.values())]
