@@ -84,7 +84,8 @@ def main() -> None:
     import transformers
     from transformers import pipeline
 
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
     from rewardlab.scoring.scorer import Scorer
 
     transformers.logging.set_verbosity_error()

@@ -77,7 +77,7 @@ def useful_train_flops(args: argparse.Namespace, train_file: str) -> float:
     """
     from transformers import AutoConfig, AutoTokenizer
 
-    from rewardlab.modeling import resolve_backbone
+    from rewardlab.model.build import resolve_backbone
 
     path, gguf = resolve_backbone(args.backbone)
     kw = {"gguf_file": gguf} if gguf else {}
@@ -101,7 +101,7 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    from rewardlab.modeling import resolve_backbone
+    from rewardlab.model.build import resolve_backbone
 
     path, gguf = resolve_backbone(args.backbone)
     kw = {"gguf_file": gguf} if gguf else {}
@@ -111,7 +111,7 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kw)
     model.config.pad_token_id = tok.pad_token_id
     if gguf:  # de-quantized fp32 weights, but the GGUF "quantizer" stays attached and Trainer refuses them
-        from rewardlab.modeling import forget_gguf_quantizer
+        from rewardlab.model.build import forget_gguf_quantizer
 
         forget_gguf_quantizer(model)
 

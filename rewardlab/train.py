@@ -30,6 +30,7 @@ import torch
 
 from rewardlab.config import TrainConfig, save_config
 from rewardlab.data.batching import EncodedGroup, collate_groups, encode_groups
+from rewardlab.data.packing import collate_shared_prefix
 from rewardlab.data.step_encoding import (
     collate_steps,
     encode_step_examples,
@@ -39,9 +40,9 @@ from rewardlab.data.step_encoding import (
 )
 from rewardlab.data.types import PreferenceGroup
 from rewardlab.losses import centering, grouped_bt, pairwise_accuracy, plackett_luce
+from rewardlab.model.reward_model import shared_prefix_rewards, shared_prefix_support
 from rewardlab.progress import Reporter
 from rewardlab.scoring.evaluate import EvalResult, evaluate_rewards
-from rewardlab.shared_prefix import collate_shared_prefix, shared_prefix_rewards, shared_prefix_support
 from rewardlab.training.cpu_memory import release_free_heap, trim_available
 
 STATE_FILE = "trainer_state.json"
@@ -367,7 +368,8 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     from rewardlab.data.loading import data_hash
     from rewardlab.data.step_encoding import STEP_MARKER, STEP_SCORES_HOWTO
     from rewardlab.data.steps import steps_hash
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
     from rewardlab.scoring.scorer import Scorer, pick_device
 
     reporter = reporter or Reporter()
@@ -576,7 +578,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     accelerator.wait_for_everyone()
     test_result = None
     if test_enc:
-        from rewardlab.modeling import load_reward_model
+        from rewardlab.model.saved import load_reward_model
 
         best_model, best_encoder, best_card = load_reward_model(out, device=accelerator.device)
         best_scorer = Scorer(best_model, best_encoder, best_card, bf16=precision == "bf16")

@@ -59,7 +59,7 @@ def test_fsdp_config_builds_fsdp2_full_shard_wrapping_each_block(name, monkeypat
     from accelerate.utils.fsdp_utils import fsdp2_prepare_auto_wrap_policy
     from torch.distributed.fsdp import StateDictType
 
-    from rewardlab.modeling import build_reward_model
+    from rewardlab.model.build import build_reward_model
 
     args, env = _launch_env(name)
     for k, v in env.items():

@@ -102,7 +102,8 @@ def test_lm_generation_is_cached(tiny_backbone, tmp_path, monkeypatch):
 
 def test_bon_end_to_end_on_a_tiny_model(tiny_backbone, tmp_path):
     from rewardlab.cli import main
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
     from rewardlab.scoring.scorer import Scorer
 
     model, encoder, card = build_reward_model(tiny_backbone("bert"), max_length=96)

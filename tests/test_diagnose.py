@@ -193,7 +193,8 @@ def test_excerpt_windows_on_the_edit():
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_backbone, tmp_path_factory) -> str:
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     model, encoder, card = build_reward_model(tiny_backbone("bert"), max_length=64)
     path = tmp_path_factory.mktemp("tiny-rm")

@@ -151,7 +151,8 @@ def test_embed_is_what_the_head_reads(tiny_backbone):
     import torch
 
     from rewardlab.drift.detect import rewards_from_embeddings
-    from rewardlab.modeling import build_reward_model, score_head
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.reward_model import score_head
     from rewardlab.scoring.scorer import Scorer
 
     for kind, pooling in (("gpt2", "auto"), ("bert", "auto"), ("llama", "mean")):
@@ -168,7 +169,8 @@ def test_embed_is_what_the_head_reads(tiny_backbone):
 
 def test_cli_end_to_end(tiny_backbone, tmp_path):
     from rewardlab.cli import main
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     model, enc, card = build_reward_model(tiny_backbone("gpt2"))
     save_reward_model(model, enc, card, tmp_path / "rm")
@@ -224,7 +226,8 @@ def test_replay_mix_counts():
 
 
 def test_retrain_continues_from_the_saved_model(tiny_backbone, tmp_path):
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
     from rewardlab.scoring.scorer import Scorer
     from rewardlab.training.retrain import RetrainConfig, retrain
 
@@ -289,7 +292,8 @@ def test_drift_with_an_ensemble_reports_disagreement(tiny_backbone, tmp_path):
     import torch
 
     from rewardlab.drift.detect import drift
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
     from rewardlab.scoring.ensemble import EnsembleCard, EnsembleScorer
 
     for i in range(2):

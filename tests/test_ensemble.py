@@ -53,7 +53,8 @@ def test_bootstrap_rows_resample_with_tags():
 def _save_member(tiny_backbone, folder, seed, mean, std):
     import torch
 
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     torch.manual_seed(seed)
     model, encoder, card = build_reward_model(tiny_backbone("bert"), max_length=64)

@@ -20,7 +20,7 @@ from rewardlab.data.step_encoding import (
     step_bce,
 )
 from rewardlab.data.steps import StepExample
-from rewardlab.modeling import build_reward_model
+from rewardlab.model.build import build_reward_model
 from rewardlab.prm.best_of_n import Pool, pick, pick_expected, selection_accuracy
 from rewardlab.scoring.scorer import Scorer
 

@@ -119,7 +119,7 @@ def test_orm_trains_on_outcomes_through_the_same_loop(tiny_backbone, tmp_path):
 
 
 def test_soft_labels_reach_the_loss_unchanged(tiny_backbone, tmp_path):
-    from rewardlab.modeling import build_reward_model
+    from rewardlab.model.build import build_reward_model
 
     path = tmp_path / "soft.jsonl"
     path.write_text(json.dumps({"prompt": "q", "completions": ["a", "b"], "labels": [0.7, 0.25]}) + "\n")

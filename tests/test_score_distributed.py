@@ -18,7 +18,8 @@ from rewardlab.cli import main
 
 @pytest.fixture(scope="module")
 def saved_model(tiny_backbone, tmp_path_factory) -> str:
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     out = tmp_path_factory.mktemp("scored-model")
     model, encoder, card = build_reward_model(tiny_backbone("llama"), max_length=48)

@@ -37,7 +37,8 @@ MEAN, STD = 0.25, 2.0
 @pytest.fixture(scope="module")
 def model_dir(tiny_backbone, tmp_path_factory) -> str:
     """A tiny Qwen2-style reward model (chat template, pad == EOS repaired) with reward statistics."""
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     model, encoder, card = build_reward_model(tiny_backbone("qwen2"), max_length=64)
     card.reward_mean, card.reward_std, card.reward_stats_from = MEAN, STD, "test fixture"
@@ -179,7 +180,8 @@ def test_ensemble_is_served_with_its_rule_or_another(model_dir, tiny_backbone, t
 
     import torch
 
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
     from rewardlab.scoring.ensemble import EnsembleCard, EnsembleScorer
 
     folder = tmp_path / "ens"
@@ -299,7 +301,7 @@ def test_score_steps_serves_a_prm(tiny_backbone) -> None:
     import torch
 
     from rewardlab.data.step_encoding import STEP_MARKER, aggregate
-    from rewardlab.modeling import build_reward_model
+    from rewardlab.model.build import build_reward_model
     from rewardlab.scoring.scorer import Scorer
 
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""The shared-prefix path scores and trains exactly like the plain padded path (rewardlab.shared_prefix)."""
+"""The shared-prefix path scores and trains exactly like the plain padded path (rewardlab.data.packing)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,12 @@ import torch
 
 from rewardlab.data.batching import collate_groups, encode_groups
 from rewardlab.data.encoding import Encoded
+from rewardlab.data.packing import collate_shared_prefix, common_prefix_length, pack_groups, packed_length
 from rewardlab.data.types import PreferenceGroup
 from rewardlab.losses import grouped_bt
-from rewardlab.modeling import build_reward_model
+from rewardlab.model.build import build_reward_model
+from rewardlab.model.reward_model import shared_prefix_rewards, shared_prefix_support
 from rewardlab.scoring.scorer import Scorer
-from rewardlab.shared_prefix import (
-    collate_shared_prefix,
-    common_prefix_length,
-    pack_groups,
-    packed_length,
-    shared_prefix_rewards,
-    shared_prefix_support,
-)
 
 TOL = 1e-4
 DECODERS = ("gpt2", "llama", "qwen2")

@@ -153,7 +153,7 @@ def generate_lm(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rewardlab.modeling import resolve_backbone
+    from rewardlab.model.build import resolve_backbone
     from rewardlab.scoring.scorer import pick_device
 
     reporter = reporter or Reporter()

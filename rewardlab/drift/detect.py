@@ -373,7 +373,8 @@ def rewards_from_embeddings(scorer: Any, emb: np.ndarray, prompts: list, respons
     without a plain linear head is scored again."""
     import torch
 
-    from rewardlab.modeling import score_head, unwrap_hf_model
+    from rewardlab.model.reward_model import score_head
+    from rewardlab.model.saved import unwrap_hf_model
 
     try:
         head = score_head(unwrap_hf_model(scorer.model))

@@ -19,7 +19,8 @@ import torch
 from rewardlab.data.batching import collate, token_budget_batches
 from rewardlab.data.encoding import Encoded, TextEncoder
 from rewardlab.data.types import Text
-from rewardlab.modeling import ModelCard, RewardModel, load_reward_model
+from rewardlab.model.reward_model import RewardModel
+from rewardlab.model.saved import ModelCard, load_reward_model
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +139,11 @@ class Scorer:
     def score_encoded_groups(
         self, groups: Sequence[Sequence[Encoded]], on_progress: Callable[[int], Any] | None = None
     ) -> list[list[float]]:
-        """Score each group with its common token prefix encoded once (rewardlab.shared_prefix): one
+        """Score each group with its common token prefix encoded once (rewardlab.data.packing): one
         packed row per group, rows batched by packed length. Backbones that cannot take the packed
         layout (encoders, flash attention, ...) are scored on the plain path; the reason is logged once."""
-        from rewardlab.shared_prefix import pack_groups, packed_length, shared_prefix_support
+        from rewardlab.data.packing import pack_groups, packed_length
+        from rewardlab.model.reward_model import shared_prefix_support
 
         if self._shared_prefix is None:
             self._shared_prefix = shared_prefix_support(self.model)

@@ -87,7 +87,7 @@ def _evaluate(model: str, sets: dict[str, str]) -> dict[str, Any]:
 def retrain(cfg: RetrainConfig, reporter: Reporter | None = None) -> RetrainResult:
     """Continue training `cfg.model` on new + replayed old rows; evaluate before and after."""
     from rewardlab.config import TrainConfig
-    from rewardlab.modeling import ModelCard
+    from rewardlab.model.saved import ModelCard
     from rewardlab.train import train
 
     reporter = reporter or Reporter()

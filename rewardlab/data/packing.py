@@ -1,4 +1,5 @@
-"""Score the K responses of one prompt in one packed row, encoding their shared prefix once.
+"""Pack the K responses of one prompt into one row after their shared token prefix: the index work of the
+shared-prefix forward (rewardlab.model.reward_model runs it).
 
 A preference group's responses share the prompt (HH conversations: hundreds of tokens) and differ in
 the last turn, so the plain path spends most of its compute re-encoding the same prompt K times. In a
@@ -17,54 +18,21 @@ Batching: one group per row, rows right-padded (a pad token sees only itself). P
 groups block-diagonally into one row would save the padding but make attention cost quadratic in
 the whole batch's length (the mask is dense), so rows are sorted by packed length instead.
 
-Supported: causal decoders whose attention takes a custom 4D mask and explicit position ids with the
-``sdpa`` or ``eager`` kernels, verified for GPT-2, Llama and Qwen2 (tests/test_shared_prefix.py).
-Encoders (the prompt sees the response), ``cls`` pooling, flash/flex attention and unverified
-architectures fall back to the plain path with the reason logged (`shared_prefix_support`).
+The model side (which backbones take the packed layout, the forward itself) is in
+rewardlab.model.reward_model (`shared_prefix_support`, `packed_forward`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
 
     from rewardlab.data.batching import EncodedGroup
     from rewardlab.data.encoding import Encoded
-    from rewardlab.modeling import RewardModel
-
-log = logging.getLogger(__name__)
-
-VERIFIED_MODEL_TYPES = ("gpt2", "llama", "qwen2")
-"""Architectures whose forward is tested to accept our 4D mask and position ids unchanged."""
-MASK_ATTENTION = ("sdpa", "eager")
-"""Attention kernels that apply a dense 4D mask as given (flash/flex build their own from a 2D mask)."""
-
-
-def shared_prefix_support(model: Any) -> tuple[bool, str]:
-    """Whether `model` (a RewardModel, possibly DDP-wrapped) can use the packed path, and why."""
-    model = getattr(model, "module", model)
-    config = _inner_hf(model).config
-    if model.is_encoder:
-        return False, "encoders attend bidirectionally: the prompt's states depend on the response"
-    if model.pooling not in ("last", "mean"):
-        return False, f"pooling {model.pooling!r} reads a position the packed row does not keep per response"
-    if config.model_type not in VERIFIED_MODEL_TYPES:
-        return (
-            False,
-            f"model type {config.model_type!r} is not verified for 4D masks ({VERIFIED_MODEL_TYPES})",
-        )
-    windowed = {t for t in getattr(config, "layer_types", None) or ()} - {"full_attention"}
-    if windowed:
-        return False, f"layers with {sorted(windowed)} need their window in the mask; not built here"
-    attn = getattr(config, "_attn_implementation", None) or "eager"
-    if attn not in MASK_ATTENTION:
-        return False, f"attention {attn!r} ignores a custom 4D mask; load with attn_implementation='sdpa'"
-    return True, f"{config.model_type} with {attn} attention takes a 4D mask and position ids"
 
 
 def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
@@ -170,51 +138,3 @@ def collate_shared_prefix(groups: Sequence[EncodedGroup], pad_id: int) -> dict[s
     batch["pair_group"] = torch.tensor(pair_group, dtype=torch.long)
     batch["margins"] = torch.tensor(margins, dtype=torch.float32)
     return batch
-
-
-def shared_prefix_rewards(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Rewards (N,) for a batch from `collate_shared_prefix` / `pack_groups`, one per response in group
-    order: what ``model(**collate_groups(...))`` returns for the same groups.
-
-    Goes through ``model.__call__`` (`RewardModel.forward` dispatches on ``packed``), so a DDP or
-    accelerate wrapper sees the forward and synchronises gradients as usual.
-    """
-    return model(batch["input_ids"], batch["attention_mask"], packed=batch)
-
-
-def packed_forward(model: RewardModel, packed: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The backbone over packed rows, then the model's pooling and head per response (N,)."""
-    import torch
-
-    ok, why = shared_prefix_support(model)
-    if not ok:
-        raise ValueError(f"shared-prefix forward not available: {why}; use the plain (padded) batch")
-    inner = _inner_hf(model)
-    base = getattr(inner, inner.base_model_prefix)
-    dtype = base.get_input_embeddings().weight.dtype
-    mask = packed["attention_mask"]
-    if getattr(inner.config, "_attn_implementation", None) != "sdpa":
-        # eager adds the mask to the scores: additive form, 0 = attend, dtype min = blocked. sdpa takes
-        # the boolean one as is (True = attend), which CPU runs ~25% faster than an additive float mask.
-        bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
-        mask = bias.masked_fill_(~mask, torch.finfo(dtype).min)
-    hidden = base(
-        input_ids=packed["input_ids"], attention_mask=mask, position_ids=packed["position_ids"]
-    ).last_hidden_state
-    flat = hidden.reshape(-1, hidden.shape[-1])
-    if model.pooling == "mean":
-        owner = packed["mean_owner"]
-        n = packed["pool_index"].shape[0]
-        sums = flat.new_zeros((n, flat.shape[-1])).index_add(0, owner, flat[packed["mean_index"]])
-        counts = torch.bincount(owner, minlength=n).clamp(min=1).to(flat.dtype)
-        pooled = sums / counts[:, None]
-    else:
-        pooled = flat[packed["pool_index"]]
-    return inner.score(pooled)[:, 0]
-
-
-def _inner_hf(model: Any) -> Any:
-    """The transformers model inside a RewardModel, looking through a PEFT wrapper (LoRA layers are
-    injected in place, and the saved head is a callable wrapper, so both still apply)."""
-    hf = model.hf_model
-    return hf.get_base_model() if hasattr(hf, "get_base_model") else hf
