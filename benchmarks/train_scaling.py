@@ -42,7 +42,7 @@ def write_demo_pairs(path: Path, n_pairs: int) -> int:
 
 def child(data: str, args: argparse.Namespace) -> dict:
     from rewardlab.config import TrainConfig
-    from rewardlab.train import train
+    from rewardlab.training.run import train
 
     start = time.perf_counter()
     cfg = TrainConfig(

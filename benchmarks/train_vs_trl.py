@@ -157,7 +157,7 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
 
 def run_rewardlab(args: argparse.Namespace, train_file: str, test_file: str) -> dict:
     from rewardlab.config import TrainConfig
-    from rewardlab.train import train
+    from rewardlab.training.run import train
 
     cfg = TrainConfig(
         data=train_file,

@@ -33,7 +33,8 @@ def _quiet_libraries() -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from rewardlab.config import TrainConfig, from_namespace
     from rewardlab.progress import Reporter, RichReporter
-    from rewardlab.train import TrainingInterrupted, train
+    from rewardlab.training.loop import TrainingInterrupted
+    from rewardlab.training.run import train
 
     _quiet_libraries()
     cfg = from_namespace(TrainConfig, args)

@@ -111,7 +111,7 @@ def test_train_loop_fills_deepspeed_batch_size_and_refuses_grad_accum(monkeypatc
     from accelerate.utils import DeepSpeedPlugin, DistributedType
 
     from rewardlab.config import TrainConfig
-    from rewardlab.train import check_sharding
+    from rewardlab.training.run import check_sharding
 
     _, env = _launch_env("zero3-8gpu")
     for k, v in env.items():

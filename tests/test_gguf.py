@@ -19,7 +19,7 @@ def test_smollm2_gguf_trains_saves_and_scores_identically_in_transformers(tmp_pa
 
     from rewardlab.config import TrainConfig
     from rewardlab.scoring.scorer import Scorer
-    from rewardlab.train import train
+    from rewardlab.training.run import train
 
     rows = [
         {

@@ -12,7 +12,7 @@ from rewardlab.config import TrainConfig
 from rewardlab.data.step_encoding import STEP_MARKER, collate_steps, encode_step_examples, join_steps
 from rewardlab.data.steps import load_steps
 from rewardlab.scoring.scorer import Scorer
-from rewardlab.train import train
+from rewardlab.training.run import train
 
 GOOD = ["the answer is good", "thanks for the help", "the question is good", "you can see the book"]
 BAD = ["no sorry cannot", "sorry no", "cannot help no"]

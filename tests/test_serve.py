@@ -300,8 +300,9 @@ def test_score_steps_serves_a_prm(tiny_backbone) -> None:
     aggregate equals `prm.aggregate`, and a step lost to truncation comes back as null."""
     import torch
 
-    from rewardlab.data.step_encoding import STEP_MARKER, aggregate
+    from rewardlab.data.step_encoding import STEP_MARKER
     from rewardlab.model.build import build_reward_model
+    from rewardlab.prm.evaluate import aggregate
     from rewardlab.scoring.scorer import Scorer
 
     torch.manual_seed(0)

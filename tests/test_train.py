@@ -10,7 +10,9 @@ from safetensors.torch import load_file
 
 from rewardlab.config import TrainConfig
 from rewardlab.progress import Reporter
-from rewardlab.train import latest_checkpoint, split_by_prompt, train
+from rewardlab.training.checkpoint import latest_checkpoint
+from rewardlab.training.data import split_by_prompt
+from rewardlab.training.run import train
 
 
 def _pairs_file(path, n=24):
@@ -197,7 +199,7 @@ def test_one_process_trains_fp32_then_bf16_then_fp32(tiny_backbone, tmp_path):
 
 
 def test_auto_precision_follows_the_pinning_variable(monkeypatch):
-    from rewardlab.train import resolve_mixed_precision
+    from rewardlab.training.run import resolve_mixed_precision
 
     cfg = TrainConfig(mixed_precision="auto")
     monkeypatch.setenv("REWARDLAB_MIXED_PRECISION", "bf16")

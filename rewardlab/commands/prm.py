@@ -67,8 +67,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from rewardlab.cli import _quiet_libraries
     from rewardlab.data.gsm8k import write_jsonl
-    from rewardlab.data.step_encoding import aggregate, evaluate_step_scores, join_plain
+    from rewardlab.data.step_encoding import join_plain
     from rewardlab.data.steps import load_steps
+    from rewardlab.prm.evaluate import aggregate, evaluate_step_scores
     from rewardlab.progress import RichReporter
     from rewardlab.scoring.scorer import Scorer, _sigmoid
 

@@ -1,4 +1,5 @@
-"""Process reward models: the step-end marker, per-step losses, step-score aggregation and step metrics.
+"""How a solution's steps become tokens for a process reward model (PRM): the step-end marker, the text
+layout, the marker positions that survive truncation, and training batches of labelled steps.
 
 A PRM is an ordinary rewardlab reward model (same backbone, same scalar head, same saved folder) that
 is read at more than one place: the solution's steps are joined as ``step 1<M>\\nstep 2<M>...`` where
@@ -7,11 +8,11 @@ token is that step's score (sigmoid → P(step correct)). The text is built by `
 by `TextEncoder` in training and at inference alike, for encoders and decoders, so the marker can never
 differ between the two. The prompt carries no marker and no label.
 
-    training:   train(cfg with objective="steps") → compute_loss → `step_bce` (soft labels stay floats)
-    inference:  Scorer.score_steps(prompts, step_lists) → probabilities per step → `aggregate`
+    training:   train(cfg with objective="steps") → prm.objective.StepObjective → `losses.step_bce`
+    inference:  Scorer.score_steps(prompts, step_lists) → probabilities per step → `prm.evaluate.aggregate`
 
 An outcome reward model (ORM, objective="outcome") reads the whole solution, ``join_plain(steps)``, at
-the usual pooled position and is trained with `outcome_bce`; its step scores are the scores of the
+the usual pooled position and is trained with `losses.outcome_bce`; its step scores are the scores of the
 solution's prefixes. docs/prm.md explains the choices.
 """
 
@@ -19,12 +20,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from rewardlab.data.encoding import Encoded, TextEncoder
 from rewardlab.data.steps import StepExample
-from rewardlab.scoring.metrics import auroc
 
 STEP_MARKER = "<|rewardlab_step|>"
 STEP_SCORES_HOWTO = (
@@ -33,8 +33,6 @@ STEP_SCORES_HOWTO = (
     "rewardlab: Scorer.score_steps"
 )
 """Written into a PRM's rewardlab.json (`step_scores`) so the folder can be read without rewardlab."""
-AGGREGATIONS = ("product", "min", "last", "mean")
-OBJECTIVES = ("pairs", "steps", "outcome")
 
 
 def join_steps(steps: Sequence[str], marker: str = STEP_MARKER) -> str:
@@ -191,162 +189,3 @@ def collate_steps(items: Sequence[EncodedSteps], pad_id: int) -> dict[str, Any]:
     outcomes = [math.nan if it.outcome is None else it.outcome for it in items]
     batch["outcomes"] = torch.tensor(outcomes, dtype=torch.float32)
     return batch
-
-
-def step_bce(token_logits: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
-    """Mean binary cross-entropy over the labelled steps of a batch (soft targets), and step accuracy."""
-    import torch.nn.functional as F
-
-    logits = token_logits[batch["step_rows"], batch["step_cols"]]
-    y = batch["step_labels"].to(logits.dtype)
-    if not len(y):  # every step of this micro-batch lost its label: no signal, but keep the graph
-        return token_logits.sum() * 0.0, token_logits.new_tensor(0.0)
-    loss = F.binary_cross_entropy_with_logits(logits, y)
-    return loss, ((logits.detach() > 0) == (y >= 0.5)).float().mean()
-
-
-def outcome_bce(rewards: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
-    """Pointwise binary cross-entropy of the solution reward against its outcome label, and accuracy."""
-    import torch.nn.functional as F
-
-    y = batch["outcomes"].to(rewards.dtype)
-    keep = ~y.isnan()
-    if not keep.any():
-        return rewards.sum() * 0.0, rewards.new_tensor(0.0)
-    loss = F.binary_cross_entropy_with_logits(rewards[keep], y[keep])
-    return loss, ((rewards[keep].detach() > 0) == (y[keep] >= 0.5)).float().mean()
-
-
-def aggregate(step_probs: Sequence[float], how: str = "product") -> float:
-    """One solution score from per-step probabilities (NaN steps, lost to truncation, are skipped).
-
-    product: P(every step correct) if steps were independent (Lightman et al.); min: the weakest
-    step; last: the final step alone; mean: the average step.
-    """
-    ps = [p for p in step_probs if not math.isnan(p)]
-    if how not in AGGREGATIONS:
-        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {how!r}")
-    if not ps:
-        return math.nan
-    if how == "product":
-        return math.prod(ps)
-    if how == "min":
-        return min(ps)
-    if how == "last":
-        return ps[-1]
-    return sum(ps) / len(ps)
-
-
-@dataclass
-class StepEvalResult:
-    """How well step scores and solution scores match step labels and outcomes."""
-
-    solutions: int
-    labelled_steps: int
-    step_accuracy: float | None
-    """Share of labelled steps where (score >= 0.5) agrees with (label >= 0.5)."""
-    step_auroc: float | None
-    first_error_accuracy: float | None
-    """Solutions with a wrong step: share whose lowest-scoring step is the first wrong one."""
-    first_below_half_accuracy: float | None
-    """Solutions with a wrong step: share whose first step scored < 0.5 is the first wrong one."""
-    outcome_auroc: float | None
-    outcome_accuracy: float | None
-    solution_score: str
-    """What scored whole solutions: the PRM's aggregation, or 'reward' for an ORM."""
-    reward_mean: float = 0.0
-    reward_std: float = 1.0
-
-    @property
-    def accuracy(self) -> float:
-        """The figure model selection maximises: step AUROC when steps were scored, else outcome AUROC."""
-        value = self.step_auroc if self.step_auroc is not None else self.outcome_auroc
-        return -1.0 if value is None else value
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def line(self) -> str:
-        def pct(x: float | None) -> str:
-            return "n/a" if x is None else f"{100 * x:.1f}%"
-
-        def num(x: float | None) -> str:
-            return "n/a" if x is None else f"{x:.3f}"
-
-        return (
-            f"step AUROC {num(self.step_auroc)}, step accuracy {pct(self.step_accuracy)}, first-error "
-            f"accuracy {pct(self.first_error_accuracy)}; outcome AUROC {num(self.outcome_auroc)} "
-            f"({self.solution_score}) on {self.solutions} solutions / {self.labelled_steps} labelled steps"
-        )
-
-
-def evaluate_step_scores(
-    examples: Sequence[StepExample],
-    step_scores: Sequence[Sequence[float]] | None,
-    solution_scores: Sequence[float],
-    solution_score: str = "product",
-) -> StepEvalResult:
-    """Step and outcome metrics from probabilities per step (or None) and one score per solution."""
-    acc = auc = first = first_half = None
-    labelled = sum(y is not None for ex in examples for y in ex.labels)
-    if step_scores is not None:
-        pairs = [
-            (p, y)
-            for ex, ps in zip(examples, step_scores, strict=True)
-            for p, y in zip(ps, ex.labels, strict=True)
-            if y is not None and not math.isnan(p)
-        ]
-        if pairs:
-            acc = sum((p >= 0.5) == (y >= 0.5) for p, y in pairs) / len(pairs)
-            auc = auroc([p for p, _ in pairs], [y >= 0.5 for _, y in pairs])
-        hits = hits_half = n = 0
-        for ex, ps in zip(examples, step_scores, strict=True):
-            k = ex.first_error
-            if k is None:
-                continue
-            valid = [i for i, p in enumerate(ps) if not math.isnan(p)]
-            if not valid:
-                continue
-            n += 1
-            hits += min(valid, key=lambda i: ps[i]) == k
-            hits_half += next((i for i in valid if ps[i] < 0.5), None) == k
-        first, first_half = (hits / n, hits_half / n) if n else (None, None)
-    outcomes = [(s, ex.outcome_or_steps()) for ex, s in zip(examples, solution_scores, strict=True)]
-    outcomes = [(s, y) for s, y in outcomes if y is not None and not math.isnan(s)]
-    o_auc = auroc([s for s, _ in outcomes], [y >= 0.5 for _, y in outcomes]) if outcomes else None
-    o_acc = sum((s >= 0.5) == (y >= 0.5) for s, y in outcomes) / len(outcomes) if outcomes else None
-    finite = [s for s in solution_scores if not math.isnan(s)]
-    mean = sum(finite) / len(finite) if finite else 0.0
-    std = math.sqrt(sum((s - mean) ** 2 for s in finite) / len(finite)) if finite else 1.0
-    return StepEvalResult(
-        len(examples), labelled, acc, auc, first, first_half, o_auc, o_acc, solution_score, mean, std or 1.0
-    )
-
-
-def evaluate_steps(
-    scorer: Any,
-    examples: Sequence[StepExample],
-    aggregation: str = "product",
-    score_steps: bool | None = None,
-    on_progress: Callable[[int], Any] | None = None,
-) -> StepEvalResult:
-    """Score held-out solutions with `scorer` (PRM or ORM) and compute `StepEvalResult`.
-
-    A PRM scores every step in one pass and its solution score is `aggregation` of them. An ORM scores
-    the whole solution (sigmoid of the reward); with ``score_steps`` (default: only for PRMs) it also
-    scores every prefix, which costs one pass per step.
-    """
-    is_prm = bool(scorer.card and scorer.card.step_marker)
-    score_steps = is_prm if score_steps is None else score_steps
-    prompts = [ex.prompt for ex in examples]
-    steps = [ex.steps for ex in examples]
-    per_step = scorer.score_steps(prompts, steps, on_progress) if score_steps else None
-    if is_prm:
-        assert per_step is not None
-        solution = [aggregate(ps, aggregation) for ps in per_step]
-        name = aggregation
-    else:
-        rewards = scorer.score(prompts, [join_plain(s) for s in steps])
-        solution = [1 / (1 + math.exp(-r)) for r in rewards]
-        name = "reward"
-    return evaluate_step_scores(examples, per_step, solution, name)

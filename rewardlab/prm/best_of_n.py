@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rewardlab.data.gsm8k import final_answer, normalize_answer
-from rewardlab.data.step_encoding import AGGREGATIONS, aggregate, join_plain
+from rewardlab.data.step_encoding import join_plain
 from rewardlab.data.types import DataError
+from rewardlab.prm.evaluate import AGGREGATIONS, aggregate
 
 SCORED = ("orm", *(f"prm_{a}" for a in AGGREGATIONS))
 VOTES = ("majority", "weighted_orm", "weighted_prm")

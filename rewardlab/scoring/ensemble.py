@@ -236,7 +236,7 @@ def train_ensemble(
     """
     import time
 
-    from rewardlab.train import train
+    from rewardlab.training.run import train
 
     if k < 2:
         raise ValueError(f"--k {k}: an ensemble needs at least 2 members")

@@ -140,3 +140,19 @@ def evaluate(
     scorer: Any, groups: Sequence[PreferenceGroup], on_progress: Callable | None = None, n_boot: int = 1000
 ) -> EvalResult:
     return evaluate_rewards(groups, score_groups(scorer, groups, on_progress), n_boot=n_boot)
+
+
+def evaluate_encoded(
+    scorer: Any, groups: Sequence[PreferenceGroup], encoded: Sequence[Any], ceiling: float | None = None
+) -> EvalResult:
+    """`evaluate_rewards` of groups already encoded as training encodes them (`encode_groups`: each
+    group's prompt cut once). `ceiling`, when the groups carry a gold reward (the demo task), is set as
+    the noise ceiling and the model's noise-free expected accuracy is added next to it."""
+    rewards = scorer.score_encoded_groups([g.responses for g in encoded])
+    result = evaluate_rewards(groups, rewards)
+    if ceiling is not None:
+        from rewardlab.demo.task import expected_accuracy
+
+        result.noise_ceiling = ceiling
+        result.expected_accuracy = expected_accuracy(groups, rewards)
+    return result

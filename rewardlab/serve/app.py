@@ -299,7 +299,7 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
                 f"model {model_id!r} is an outcome {backend.kind}: it scores whole responses (use /score); "
                 "/score_steps needs a process reward model (rewardlab.json with a step_marker)",
             )
-        from rewardlab.data.step_encoding import aggregate
+        from rewardlab.prm.evaluate import aggregate
 
         prompts = [item.prompt for item in body.items]
         steps = [item.steps for item in body.items]

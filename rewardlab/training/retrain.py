@@ -88,7 +88,7 @@ def retrain(cfg: RetrainConfig, reporter: Reporter | None = None) -> RetrainResu
     """Continue training `cfg.model` on new + replayed old rows; evaluate before and after."""
     from rewardlab.config import TrainConfig
     from rewardlab.model.saved import ModelCard
-    from rewardlab.train import train
+    from rewardlab.training.run import train
 
     reporter = reporter or Reporter()
     card = ModelCard.load(cfg.model)
