@@ -6,15 +6,8 @@ import json
 
 import pytest
 
-from rewardlab.scoring.ensemble import (
-    EnsembleCard,
-    EnsembleScorer,
-    bootstrap_rows,
-    combine,
-    is_ensemble,
-    load_scorer,
-    train_ensemble,
-)
+from rewardlab.scoring.ensemble import EnsembleCard, EnsembleScorer, combine, is_ensemble, load_scorer
+from rewardlab.training.ensemble import bootstrap_rows, train_ensemble
 
 MEMBERS = [[1.0, 2.0], [3.0, 0.0], [2.0, 4.0]]
 

@@ -97,7 +97,7 @@ def cmd_overopt(args: argparse.Namespace) -> int:
 def cmd_ensemble_train(args: argparse.Namespace) -> int:
     from rewardlab.config import TrainConfig, from_namespace
     from rewardlab.progress import RichReporter
-    from rewardlab.scoring.ensemble import train_ensemble
+    from rewardlab.training.ensemble import train_ensemble
 
     _quiet()
     reporter = RichReporter()
