@@ -13,18 +13,21 @@ import argparse
 import json
 from typing import Any
 
+from rewardlab.commands.common import add_device_flags, quiet_libraries
 
-def _quiet() -> None:
-    from rewardlab.cli import _quiet_libraries
-
-    _quiet_libraries()
+VERBS = {
+    "bon": "Best-of-N: generate or read candidates, score, pick the best (JSONL).",
+    "overopt": "Gold vs proxy best-of-n curves, Gao et al. fits, plot + JSON.",
+    "ensemble": "Reward-model ensembles (mean / min = WCO / uwo = mean - λ·var).",
+}
+EXTRA = None
 
 
 def cmd_bon(args: argparse.Namespace) -> int:
     from rewardlab.bon.best_of_n import BonConfig, Sampling, run_bon
     from rewardlab.progress import RichReporter
 
-    _quiet()
+    quiet_libraries()
     sampling = Sampling(
         args.policy, args.n, args.temperature, args.top_p, args.max_new_tokens, args.seed, args.style
     )
@@ -99,7 +102,7 @@ def cmd_ensemble_train(args: argparse.Namespace) -> int:
     from rewardlab.progress import RichReporter
     from rewardlab.training.ensemble import train_ensemble
 
-    _quiet()
+    quiet_libraries()
     reporter = RichReporter()
     cfg = from_namespace(TrainConfig, args)
     result = train_ensemble(cfg, args.k, args.how, args.rule, args.lam, reporter)
@@ -113,10 +116,10 @@ def cmd_ensemble_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def add_parser(sub: Any) -> None:
     from rewardlab.config import TrainConfig, add_dataclass_arguments
 
-    p = sub.add_parser("bon", help="Best-of-N: generate or read candidates, score, pick the best (JSONL).")
+    p = sub.add_parser("bon", help=VERBS["bon"])
     p.add_argument("model", help="Reward-model folder or ensemble folder (ensemble.json) that picks.")
     p.add_argument("-o", "--output", required=True, help="Output JSONL: all scores, the pick, gold if any.")
     p.add_argument(
@@ -141,7 +144,7 @@ def register(sub: Any) -> None:
     p.add_argument("--max-new-tokens", type=int, default=256, help="LM policies: tokens per response.")
     p.add_argument("--seed", type=int, default=0, help="Sampling seed (each prompt derives its own).")
     p.add_argument(
-        "--style", default="default", help="Demo policy style preset (rewardlab.data.demo.STYLES)."
+        "--style", default="default", help="Demo policy style preset (rewardlab.demo.policy.STYLES)."
     )
     p.add_argument("--cache-dir", default="runs/bon-cache", help="Where LM generations are cached.")
     p.add_argument(
@@ -149,11 +152,10 @@ def register(sub: Any) -> None:
         default=None,
         help="Gold scores for `rewardlab overopt`: demo, gsm8k, or a 'gold' reward-model folder.",
     )
-    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available).")
-    p.add_argument("--bf16", action="store_true", help="Score under bf16 autocast.")
+    add_device_flags(p)
     p.set_defaults(func=cmd_bon)
 
-    p = sub.add_parser("overopt", help="Gold vs proxy best-of-n curves, Gao et al. fits, plot + JSON.")
+    p = sub.add_parser("overopt", help=VERBS["overopt"])
     p.add_argument(
         "pools",
         nargs="+",
@@ -177,7 +179,7 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="Also print the JSON.")
     p.set_defaults(func=cmd_overopt)
 
-    p = sub.add_parser("ensemble", help="Reward-model ensembles (mean / min = WCO / uwo = mean - λ·var).")
+    p = sub.add_parser("ensemble", help=VERBS["ensemble"])
     esub = p.add_subparsers(dest="ensemble_command", required=True)
     t = esub.add_parser("train", help="Train k members with `rewardlab train`'s loop and save one folder.")
     add_dataclass_arguments(t, TrainConfig)

@@ -5,7 +5,8 @@
     rewardlab diagnose runs/a test.jsonl --compare runs/b -o runs/a-vs-b
 
 Writes report.md, report.html and report.json (default: MODEL/diagnosis). The work is in
-rewardlab.diagnose (computation) and rewardlab.report (rendering); docs/diagnostics.md explains it.
+rewardlab.diagnose.diagnosis (computation) and rewardlab.diagnose.report (rendering);
+docs/diagnostics.md explains it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any
+
+from rewardlab.commands.common import add_device_flags, quiet_libraries
+
+VERBS = {
+    "diagnose": "Diagnosis report of a reward model: accuracy, noise ceiling, calibration, length bias, "
+    "hacking probes (docs/diagnostics.md).",
+}
+EXTRA = None
 
 DEMO = "demo"
 
@@ -43,14 +52,13 @@ def _load(spec: str, fmt: str | None, limit: int) -> tuple[list, list[str], Any]
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from rewardlab.cli import _quiet_libraries
     from rewardlab.diagnose.compare import compare
     from rewardlab.diagnose.diagnosis import diagnose
     from rewardlab.diagnose.report import write_report
     from rewardlab.progress import RichReporter
     from rewardlab.scoring.scorer import Scorer
 
-    _quiet_libraries()
+    quiet_libraries()
     reporter = RichReporter()
     groups, lines, gold = _load(args.data, args.format, args.limit)
     for line in lines:
@@ -97,11 +105,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "diagnose",
-        help="Diagnosis report of a reward model: accuracy, noise ceiling, calibration, length bias, "
-        "hacking probes (docs/diagnostics.md).",
+        help=VERBS["diagnose"],
     )
     p.add_argument("model", help="Folder written by `rewardlab train`.")
     p.add_argument(
@@ -135,6 +142,5 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--bootstrap", type=int, default=1000, help="Bootstrap resamples for the 95%% intervals.")
     p.add_argument("--seed", type=int, default=0, help="Seed of the probe sample and the calibration split.")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available).")
-    p.add_argument("--bf16", action="store_true", help="Score under bf16 autocast.")
+    add_device_flags(p)
     p.set_defaults(func=cmd_diagnose)

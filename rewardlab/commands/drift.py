@@ -9,7 +9,7 @@ Exit status: 0 fine, 0 watch, 3 retrain (so a scheduled job can act on it).
 
     rewardlab retrain runs/demo --new labelled.jsonl --old train.jsonl --replay 0.3 -o runs/demo-2
 
-continues training with replay of old data (rewardlab.retrain).
+continues training with replay of old data (rewardlab.training.retrain).
 """
 
 from __future__ import annotations
@@ -19,18 +19,26 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rewardlab.commands.common import add_device_flags, quiet_libraries
+
+VERBS = {
+    "drift": "Compare the current policy's responses with the reference: reward shift, OOD fraction, "
+    "classifier AUROC, ensemble disagreement; verdict retrain/watch/fine (docs/drift.md).",
+    "retrain": "Continue training a reward model on new comparisons with replay of old data; accuracy on "
+    "old and new held-out sets before and after (docs/drift.md).",
+}
+EXTRA = None
 RETRAIN_EXIT = 3
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from rewardlab.cli import _quiet_libraries
     from rewardlab.config import from_namespace
     from rewardlab.drift.detect import Thresholds, drift, read_samples, select
     from rewardlab.drift.report import write_drift_report
     from rewardlab.progress import RichReporter
     from rewardlab.scoring.ensemble import load_scorer
 
-    _quiet_libraries()
+    quiet_libraries()
     reporter = RichReporter()
     thresholds = from_namespace(Thresholds, args)
     reference, current = read_samples(args.reference), read_samples(args.current)
@@ -61,11 +69,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from rewardlab.cli import _quiet_libraries
     from rewardlab.progress import RichReporter
     from rewardlab.training.retrain import RetrainConfig, retrain
 
-    _quiet_libraries()
+    quiet_libraries()
     reporter = RichReporter()
     cfg = RetrainConfig(
         model=args.model,
@@ -89,14 +96,13 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def add_parser(subparsers: Any) -> None:
     from rewardlab.config import add_dataclass_arguments
     from rewardlab.drift.detect import SELECT_BY, Thresholds
 
     p = subparsers.add_parser(
         "drift",
-        help="Compare the current policy's responses with the reference: reward shift, OOD fraction, "
-        "classifier AUROC, ensemble disagreement; verdict retrain/watch/fine (docs/drift.md).",
+        help=VERBS["drift"],
     )
     p.add_argument("model", help="Reward-model folder (or an ensemble folder, for disagreement).")
     p.add_argument(
@@ -123,14 +129,13 @@ def register(subparsers: Any) -> None:
         "-o", "--output", metavar="DIR", default=None, help="Report folder (default: MODEL/drift)."
     )
     p.add_argument("--seed", type=int, default=0, help="Seed of the calibration split and CV folds.")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available).")
+    add_device_flags(p, bf16=False)
     add_dataclass_arguments(p, Thresholds)
     p.set_defaults(func=cmd_drift)
 
     r = subparsers.add_parser(
         "retrain",
-        help="Continue training a reward model on new comparisons with replay of old data; accuracy on "
-        "old and new held-out sets before and after (docs/drift.md).",
+        help=VERBS["retrain"],
     )
     r.add_argument("model", help="Saved reward-model folder to continue from.")
     r.add_argument("--new", required=True, help="New comparisons (JSONL, docs/formats.md).")

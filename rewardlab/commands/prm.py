@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
+
+from rewardlab.commands.common import add_device_flags, quiet_libraries
+
+VERBS = {"prm": "Process reward models: build step data, train, score steps, best-of-N."}
+EXTRA = None
 
 
 def _out(obj: Any) -> None:
@@ -65,15 +69,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from rewardlab.cli import _quiet_libraries
     from rewardlab.data.gsm8k import write_jsonl
     from rewardlab.data.step_encoding import join_plain
     from rewardlab.data.steps import load_steps
     from rewardlab.prm.evaluate import aggregate, evaluate_step_scores
     from rewardlab.progress import RichReporter
-    from rewardlab.scoring.scorer import Scorer, _sigmoid
+    from rewardlab.scoring.metrics import sigmoid
+    from rewardlab.scoring.scorer import Scorer
 
-    _quiet_libraries()
+    quiet_libraries()
     examples, summary = load_steps(args.data, args.format, args.prm800k_neutral)
     reporter = RichReporter()
     for line in summary.lines():
@@ -90,7 +94,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         assert per_step is not None
         solution = [aggregate(ps, args.aggregation) for ps in per_step]
     else:
-        solution = [_sigmoid(r) for r in scorer.score(prompts, [join_plain(s) for s in steps])]
+        solution = [sigmoid(r) for r in scorer.score(prompts, [join_plain(s) for s in steps])]
     if args.output:
         rows = []
         for i, e in enumerate(examples):
@@ -106,7 +110,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_bon(args: argparse.Namespace) -> int:
-    from rewardlab.cli import _quiet_libraries
     from rewardlab.prm.best_of_n import (
         markdown_table,
         plot_bon,
@@ -118,7 +121,7 @@ def cmd_bon(args: argparse.Namespace) -> int:
     from rewardlab.progress import RichReporter
     from rewardlab.scoring.scorer import Scorer
 
-    _quiet_libraries()
+    quiet_libraries()
     if not args.prm and not args.orm:
         raise ValueError("rewardlab prm bon: give --prm and/or --orm (model folders)")
     pools = read_pools(args.pools)
@@ -149,13 +152,11 @@ def cmd_bon(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
-    from rewardlab.cli import _add_device_flags, cmd_train
-    from rewardlab.config import TrainConfig, add_dataclass_arguments
+def add_parser(sub: Any) -> None:
+    from rewardlab.commands import train
 
-    prm = sub.add_parser("prm", help="Process reward models: build step data, train, score steps, best-of-N.")
+    prm = sub.add_parser("prm", help=VERBS["prm"])
     verbs = prm.add_subparsers(dest="prm_command", required=True)
-    device = {"device": None, "bf16": False}
 
     p = verbs.add_parser(
         "build-gsm8k", help="Step-labelled solutions (or best-of-N pools) from GSM8K by error injection."
@@ -183,9 +184,8 @@ def register(sub: Any) -> None:
     p = verbs.add_parser(
         "train", help="Train a PRM (--objective steps, default) or an ORM (--objective outcome)."
     )
-    add_dataclass_arguments(p, TrainConfig)
-    p.add_argument("--json", action="store_true", help="Print the run's figures as JSON at the end.")
-    p.set_defaults(func=cmd_train, objective="steps", output_dir="runs/prm")
+    train.add_train_flags(p)
+    p.set_defaults(func=train.run, objective="steps", output_dir="runs/prm")
 
     p = verbs.add_parser("score", help="Score every step of step-labelled solutions; JSON metrics on stdout.")
     p.add_argument(
@@ -202,7 +202,7 @@ def register(sub: Any) -> None:
         default=True,
         help="ORM: also score every prefix to get step scores (one pass per step).",
     )
-    _add_device_flags(p, device)
+    add_device_flags(p, quantize=True)
     p.set_defaults(func=cmd_score)
 
     p = verbs.add_parser("bon", help="Best-of-N selection with ORM, PRM (each aggregation), majority vote.")
@@ -214,11 +214,5 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="Seed of the subset draws and the bootstrap.")
     p.add_argument("-o", "--output", default=None, help="Per-pool picks of every method (JSONL).")
     p.add_argument("--plot", default=None, help="Write a PNG of accuracy against N (needs the [plot] extra).")
-    _add_device_flags(p, device)
+    add_device_flags(p, quantize=True)
     p.set_defaults(func=cmd_bon)
-
-
-if __name__ == "__main__":
-    from rewardlab.cli import main
-
-    sys.exit(main(["prm", *sys.argv[1:]]))

@@ -1,24 +1,23 @@
-"""`rewardlab serve MODEL`: the thin command over rewardlab/serve.py (flags come from `ServeSettings`).
+"""`rewardlab serve MODEL`: the thin command over rewardlab/serve/app.py (flags come from `ServeSettings`).
 
     rewardlab serve runs/rewardlab                           # http://127.0.0.1:8000
     REWARDLAB_SERVE_TOKEN=s3cret rewardlab serve runs/rewardlab --port 5000 --normalize
 
-Needs the [serve] extra (fastapi, uvicorn); without it the verb is absent from `rewardlab --help`.
+Needs the [serve] extra (fastapi, uvicorn); without it the verb stays in `rewardlab --help` and prints
+the install line when run (rewardlab.commands.common.EXTRAS).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 from typing import Any
 
-for _dep in ("fastapi", "uvicorn"):
-    if importlib.util.find_spec(_dep) is None:
-        raise ImportError(f"`rewardlab serve` needs {_dep}: pip install 'rewardlab[serve]'")
+VERBS = {"serve": "Serve a reward model over HTTP (POST /score, OpenRLHF's /get_reward; docs/serving.md)."}
+EXTRA = "serve"
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from rewardlab.config import from_namespace
     from rewardlab.serve.app import ServeSettings, run
 
@@ -28,16 +27,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def add_parser(subparsers: Any) -> None:
     """Add the `serve` verb to the main CLI's sub-parsers."""
     from rewardlab.config import add_dataclass_arguments
     from rewardlab.serve.app import ServeSettings
 
     p = subparsers.add_parser(
         "serve",
-        help="Serve a reward model over HTTP (POST /score, OpenRLHF's /get_reward; docs/serving.md).",
+        help=VERBS["serve"],
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument("model", help="Folder written by `rewardlab train` (ensembles: not yet).")
     add_dataclass_arguments(p, ServeSettings)
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=run)

@@ -28,6 +28,7 @@ from rewardlab.data.gsm8k import final_answer, normalize_answer
 from rewardlab.data.step_encoding import join_plain
 from rewardlab.data.types import DataError
 from rewardlab.prm.evaluate import AGGREGATIONS, aggregate
+from rewardlab.scoring.metrics import sigmoid
 
 SCORED = ("orm", *(f"prm_{a}" for a in AGGREGATIONS))
 VOTES = ("majority", "weighted_orm", "weighted_prm")
@@ -126,7 +127,7 @@ def pick_expected(pool: Pool, idx: Sequence[int], method: str) -> float:
     if method == "majority":
         return _vote_expected(answers, correct, [1.0] * len(idx))
     if method == "weighted_orm":
-        return _vote_expected(answers, correct, [_sigmoid(pool.scores["orm"][i]) for i in idx])
+        return _vote_expected(answers, correct, [sigmoid(pool.scores["orm"][i]) for i in idx])
     if method == "weighted_prm":
         return _vote_expected(answers, correct, [pool.scores["prm_product"][i] for i in idx])
     return _best_expected([pool.scores[method][i] for i in idx], correct)
@@ -139,7 +140,7 @@ def pick(pool: Pool, method: str) -> int:
     if method in VOTES:
         weights = {
             "majority": [1.0] * len(pool.answers),
-            "weighted_orm": [_sigmoid(s) for s in pool.scores.get("orm", [])],
+            "weighted_orm": [sigmoid(s) for s in pool.scores.get("orm", [])],
             "weighted_prm": pool.scores.get("prm_product", []),
         }[method]
         totals: dict[str, float] = defaultdict(float)
@@ -261,12 +262,6 @@ def selections(pools: Sequence[Pool]) -> list[dict]:
         row["scores"] = p.scores
         rows.append(row)
     return rows
-
-
-def _sigmoid(x: float) -> float:
-    if math.isnan(x):
-        return math.nan
-    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
 
 
 def points_json(points: Sequence[BonPoint]) -> str:

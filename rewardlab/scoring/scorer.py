@@ -9,7 +9,6 @@ sharded by FSDP2 / ZeRO-3: `no_grad_for`), and returned in input order.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from rewardlab.data.encoding import Encoded, TextEncoder
 from rewardlab.data.types import Text
 from rewardlab.model.reward_model import RewardModel
 from rewardlab.model.saved import ModelCard, load_reward_model
+from rewardlab.scoring.metrics import sigmoid
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class Scorer:
             rewards = self.score([p for p, _ in flat], [r for _, r in flat], on_progress)
             out, i = [], 0
             for steps in step_lists:
-                out.append([_sigmoid(r) for r in rewards[i : i + len(steps)]])
+                out.append([sigmoid(r) for r in rewards[i : i + len(steps)]])
                 i += len(steps)
             return out
         items = [
@@ -211,7 +211,7 @@ class Scorer:
         for it, row in zip(items, logits, strict=True):
             probs = [float("nan")] * it.num_steps
             for step, pos in zip(it.steps, it.positions, strict=True):
-                probs[step] = _sigmoid(row[pos])
+                probs[step] = sigmoid(row[pos])
             out.append(probs)
         return out
 
@@ -332,7 +332,3 @@ def _split(flat: Sequence[float], sizes: Any) -> list[list[float]]:
         out.append(list(flat[i : i + n]))
         i += n
     return out
-
-
-def _sigmoid(x: float) -> float:
-    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
