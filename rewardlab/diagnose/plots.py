@@ -1,43 +1,20 @@
 """The diagnosis report's figures, as PNG bytes (matplotlib on the Agg backend, no display needed).
 
 Each function takes one or two `Diagnosis` objects (two in comparison mode, drawn side by side in the
-same axes) and returns the PNG; `rewardlab.report` embeds them in HTML and writes them next to the
+same axes) and returns the PNG; `rewardlab.diagnose.report` embeds them in HTML and writes them next to the
 markdown. matplotlib comes with the `[plot]` extra and is imported inside the functions.
 """
 
 from __future__ import annotations
 
-import io
 import random
 from collections.abc import Sequence
-from typing import Any
 
 from rewardlab.diagnose.diagnosis import Diagnosis
+from rewardlab.page import figure, png
 
 COLORS = ("#1f77b4", "#ff7f0e")
 FLAG = "#d62728"
-
-
-def _figure(ncols: int = 1, width: float = 5.0, height: float = 3.6) -> tuple[Any, Any]:
-    try:
-        import matplotlib
-    except ImportError as e:
-        raise ImportError("the report's plots need matplotlib: pip install 'rewardlab[plot]'") from e
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
-    return fig, axes[0]
-
-
-def _png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def _label(d: Diagnosis, i: int, n: int) -> str:
@@ -46,7 +23,7 @@ def _label(d: Diagnosis, i: int, n: int) -> str:
 
 def reliability(diags: Sequence[Diagnosis]) -> bytes:
     """Reliability diagram: observed accuracy per confidence bin, at T = 1 and at the fitted T."""
-    fig, axes = _figure(2)
+    fig, axes = figure(2)
     panels = ((axes[0], "σ(Δr), temperature 1", "bins"), (axes[1], "fitted temperature", "bins_after"))
     for ax, title, attr in panels:
         ax.plot([0.5, 1], [0.5, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
@@ -66,12 +43,12 @@ def reliability(diags: Sequence[Diagnosis]) -> bytes:
         ax.set_ylabel("fraction where it was the chosen one")
         ax.set_title(title)
         ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
+    return png(fig)
 
 
 def length(diags: Sequence[Diagnosis], max_points: int = 3000) -> bytes:
     """Reward against response length (tokens), and accuracy when the chosen response is longer/shorter."""
-    fig, axes = _figure(2)
+    fig, axes = figure(2)
     for i, d in enumerate(diags):
         points = [
             (n, r)
@@ -107,13 +84,13 @@ def length(diags: Sequence[Diagnosis], max_points: int = 3000) -> bytes:
     axes[1].set_ylim(0, 1)
     axes[1].set_ylabel("pairwise accuracy")
     axes[1].legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def probes(diags: Sequence[Diagnosis]) -> bytes:
     """Mean reward change per probe in reward standard deviations; flagged probes in red."""
     names = [p.name for p in diags[0].probes]
-    fig, axes = _figure(1, width=7.0)
+    fig, axes = figure(1, width=7.0)
     ax = axes[0]
     width = 0.8 / len(diags)
     for i, d in enumerate(diags):
@@ -135,12 +112,12 @@ def probes(diags: Sequence[Diagnosis]) -> bytes:
     ax.set_title("hacking probes (red: a rise that signals a failure)")
     if len(diags) > 1:
         ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def distribution(diags: Sequence[Diagnosis], max_subsets: int = 8) -> bytes:
     """Histogram of rewards, per subset when the data has subsets (one panel per model)."""
-    fig, axes = _figure(len(diags))
+    fig, axes = figure(len(diags))
     for ax, d in zip(axes, diags, strict=True):
         by: dict[str, list[float]] = {}
         for name, rs in zip(d.raw.subsets, d.raw.rewards, strict=True):
@@ -153,4 +130,4 @@ def distribution(diags: Sequence[Diagnosis], max_subsets: int = 8) -> bytes:
         ax.set_title(d.model if len(diags) > 1 else "reward distribution")
         if len(names) > 1:
             ax.legend(fontsize=7)
-    return _png(fig)
+    return png(fig)

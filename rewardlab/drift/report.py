@@ -26,11 +26,11 @@ def _hist_png(
     ref: list[float], cur: list[float], xlabel: str, line: float | None = None, ref_label: str = "reference"
 ) -> bytes | None:
     try:
-        from rewardlab.diagnose.plots import _figure, _png
+        from rewardlab.page import figure, png
     except ImportError:
         return None
     try:
-        fig, axes = _figure()
+        fig, axes = figure()
     except ImportError:
         return None
     ax = axes[0]
@@ -43,7 +43,7 @@ def _hist_png(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png(fig)
 
 
 def build(r: DriftResult) -> Doc:

@@ -136,9 +136,9 @@ def plot_retrain(runs: dict[str, dict[str, Any]]) -> bytes:
 
     `runs` maps a label to a `retrain.json` dict; several runs (e.g. replay 0 and 0.3) share one "before"
     when they start from the same model, so it is drawn once per set."""
-    from rewardlab.diagnose.plots import _figure, _png
+    from rewardlab.page import figure, png
 
-    fig, (ax,) = _figure(width=6.0, height=3.6)
+    fig, (ax,) = figure(width=6.0, height=3.6)
     sets = [s for s in ("old", "new") if any(s in r.get("before", {}) for r in runs.values())]
     bars = [("before", next(iter(runs.values())))] + [(f"after, {k}", r) for k, r in runs.items()]
     width = 0.8 / len(bars)
@@ -160,4 +160,4 @@ def plot_retrain(runs: dict[str, dict[str, Any]]) -> bytes:
     ax.set_ylim(floor, None)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Retraining on new comparisons: gain on new vs forgetting on old", fontsize=9)
-    return _png(fig)
+    return png(fig)
