@@ -9,23 +9,19 @@ import math
 import numpy as np
 import pytest
 
-from rewardlab.drift.detect import (
-    DataError,
+from rewardlab.data.types import DataError
+from rewardlab.drift.detect import Sample, Thresholds, read_samples, select, verdict
+from rewardlab.drift.signals import (
     Disagreement,
     Gaussian,
-    Sample,
     ScoreDrift,
-    Thresholds,
-    auroc,
     classifier_auroc,
     disagreement,
     ks_2samp,
     ood_drift,
-    read_samples,
     score_drift,
-    select,
-    verdict,
 )
+from rewardlab.scoring.metrics import auroc
 
 
 def _gauss(seed: int, n: int = 400, d: int = 16, shift: float = 0.0, dims: int = 0) -> np.ndarray:
