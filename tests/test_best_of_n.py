@@ -21,7 +21,8 @@ from rewardlab.bon.best_of_n import (
     run_bon,
     select_best,
 )
-from rewardlab.demo.task import demo_split_prompts, gold_reward
+from rewardlab.demo.gold import gold_reward
+from rewardlab.demo.task import demo_split_prompts
 
 
 def test_read_candidates_both_layouts(tmp_path):

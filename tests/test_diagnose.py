@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from rewardlab.data.gold import gold_agreement, noise_ceiling
 from rewardlab.data.types import PreferenceGroup
 from rewardlab.demo import task as demo
+from rewardlab.demo.gold import gold_reward
 from rewardlab.diagnose import diagnosis as dg
 from rewardlab.diagnose.probes import PROBES, apply_probe, probe_items, probe_results, select_probes
 from rewardlab.diagnose.report import excerpt, write_report
@@ -89,8 +91,8 @@ def test_noise_section_with_annotators_and_with_gold():
     acc = dg.accuracy_section(test, gold_rewards, n_boot=50)
     sec = dg.noise_section(test, acc.overall)
     assert sec.source == "gold"
-    assert sec.ceiling == pytest.approx(demo.noise_ceiling(test))
-    assert sec.labels_vs_gold == pytest.approx(demo.gold_agreement(test))
+    assert sec.ceiling == pytest.approx(noise_ceiling(test))
+    assert sec.labels_vs_gold == pytest.approx(gold_agreement(test))
     assert sec.model_vs_gold == 1.0  # the gold reward agrees with itself
 
 
@@ -167,7 +169,7 @@ def test_a_length_loving_model_is_flagged_end_to_end(tmp_path: Path):
         data="demo:eval",
         probe_prompts=5,
         n_boot=50,
-        gold=demo.gold_reward,
+        gold=gold_reward,
     )
     assert d.length.spearman == pytest.approx(1.0)
     assert d.length.split.chosen_longer == 1.0 and d.length.split.chosen_shorter == 0.0
@@ -222,12 +224,12 @@ def test_report_on_a_tiny_model_end_to_end(tiny_model: str, tmp_path: Path):
         data="demo:eval",
         probe_prompts=3,
         n_boot=100,
-        gold=demo.gold_reward,
+        gold=gold_reward,
     )
     assert seen == [("scoring responses", 32), ("scoring probes", 3 * len(PROBES))]
     # the same rewards as `rewardlab eval`: one inference path
     assert d.accuracy.overall.accuracy == pytest.approx(evaluate(scorer, groups, n_boot=100).accuracy)
-    assert d.noise.ceiling == pytest.approx(demo.noise_ceiling(groups))
+    assert d.noise.ceiling == pytest.approx(noise_ceiling(groups))
     files = write_report(d, tmp_path / "report")
     page = files.html.read_text()
     assert page.count("data:image/png;base64,") == 4

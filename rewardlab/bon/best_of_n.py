@@ -1,6 +1,6 @@
 """Best-of-N: N candidates per prompt, scored by a reward model (or an ensemble), the best one kept.
 
-Candidates come from a file, from the built-in demo policy (`rewardlab.data.demo.sample_response`), or
+Candidates come from a file, from the built-in demo policy (`rewardlab.demo.policy.sample_response`), or
 from any Hugging Face causal LM (a folder, a cached hub name, a .gguf file, or the packaged ``smollm2``)
 sampled with a temperature and a per-prompt seed; LM generations are cached on disk, one file per
 (model, prompt, sampling settings), so a rerun never generates twice. Gold scores for the
@@ -102,7 +102,7 @@ class Sampling:
     max_new_tokens: int = 256
     seed: int = 0
     style: str = "default"
-    """Demo policy only: a STYLES preset of rewardlab.data.demo."""
+    """Demo policy only: a STYLES preset of rewardlab.demo.policy."""
 
 
 def _prompt_seed(seed: int, prompt: str) -> int:
@@ -112,7 +112,7 @@ def _prompt_seed(seed: int, prompt: str) -> int:
 def generate_demo(prompts: Sequence[Candidates], sampling: Sampling) -> list[Candidates]:
     """`sampling.n` demo-policy responses per prompt at `sampling.temperature` (repeats allowed: they are
     genuine draws of the policy, which the best-of-n estimator must see)."""
-    from rewardlab.demo.task import sample_response, with_style
+    from rewardlab.demo.policy import sample_response, with_style
 
     style = with_style(sampling.style, temperature=sampling.temperature)
     out = []
@@ -253,7 +253,7 @@ def gold_scores(
 ) -> list[list[float]]:
     """Gold reward of every candidate: 'demo', 'gsm8k' (needs meta['answer']) or a reward-model folder."""
     if source == "demo":
-        from rewardlab.demo.task import gold_reward
+        from rewardlab.demo.gold import gold_reward
 
         return [[gold_reward(c.prompt, r) for r in c.responses] for c in candidates]
     if source == "gsm8k":

@@ -30,6 +30,7 @@ def _load(spec: str, fmt: str | None, limit: int) -> tuple[list, list[str], Any]
     """Groups, summary lines and the gold reward (demo only) for DATA."""
     if spec == DEMO or spec.startswith(DEMO + ":"):
         from rewardlab.demo import task as demo
+        from rewardlab.demo.gold import gold_reward
 
         split = spec.partition(":")[2] or "test"
         prompts = demo.demo_split_prompts()
@@ -39,7 +40,7 @@ def _load(spec: str, fmt: str | None, limit: int) -> tuple[list, list[str], Any]
             )
         groups = demo.make_demo_groups(len(prompts[split]), prompts=prompts[split])  # = demo_splits()[split]
         lines = [f"built-in demo task, '{split}' split (docs/demo.md): {len(groups)} prompts, K = 4"]
-        gold: Any = demo.gold_reward
+        gold: Any = gold_reward
     else:
         from rewardlab.data import load_preferences
 

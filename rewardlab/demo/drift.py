@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def _samples(prompts: list[str], per: int, style: str, seed: str) -> list[dict]:
-    from rewardlab.demo.task import sample_response
+    from rewardlab.demo.policy import sample_response
 
     rows = []
     for p in prompts:

@@ -1,4 +1,4 @@
-"""The sentence banks of the demo task (rewardlab/data/demo.py), kept apart so the logic reads on one screen.
+"""The sentence banks of the demo task (rewardlab/demo/), kept apart so the logic reads on one screen.
 
 Every sentence ends in . ! or ? and has no other sentence break, so `gold_reward` can split a response
 back into these sentences. A {topic} is never the first word, so templates match case-insensitively.

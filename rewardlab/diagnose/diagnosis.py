@@ -209,15 +209,15 @@ def noise_section(groups: Sequence[PreferenceGroup], accuracy: EvalResult) -> No
             comparisons=agreement.comparisons,
         )
     if groups and all(isinstance(g.meta.get("gold"), list) for g in groups):
-        from rewardlab.demo import task as demo
+        from rewardlab.data.gold import gold_agreement, noise_ceiling
 
         return NoiseSection(
             "gold",
             "Demo task: the gold reward is known and the labels were drawn from it with annotator noise, "
             "so the ceiling is the gold reward's own expected accuracy against these labels.",
             accuracy.accuracy,
-            ceiling=demo.noise_ceiling(groups),
-            labels_vs_gold=demo.gold_agreement(groups),
+            ceiling=noise_ceiling(groups),
+            labels_vs_gold=gold_agreement(groups),
             model_vs_gold=accuracy.gold_agreement,
         )
     lo, hi = LITERATURE_CEILING

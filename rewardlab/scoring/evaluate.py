@@ -151,7 +151,7 @@ def evaluate_encoded(
     rewards = scorer.score_encoded_groups([g.responses for g in encoded])
     result = evaluate_rewards(groups, rewards)
     if ceiling is not None:
-        from rewardlab.demo.task import expected_accuracy
+        from rewardlab.data.gold import expected_accuracy
 
         result.noise_ceiling = ceiling
         result.expected_accuracy = expected_accuracy(groups, rewards)

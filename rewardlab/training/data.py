@@ -64,7 +64,8 @@ def load_datasets(cfg: TrainConfig, load: Any) -> Datasets:
 
 def demo_datasets(cfg: TrainConfig) -> Datasets:
     """The built-in demo task's splits; its gold reward gives each held-out split a noise ceiling."""
-    from rewardlab.demo.task import demo_splits, noise_ceiling
+    from rewardlab.data.gold import noise_ceiling
+    from rewardlab.demo.task import demo_splits
 
     splits = demo_splits(seed=cfg.seed)
     train = splits["train"][: cfg.demo_prompts] if cfg.demo_prompts else splits["train"]
