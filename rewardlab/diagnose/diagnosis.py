@@ -2,16 +2,16 @@
 
     diag = diagnose(Scorer.from_pretrained("runs/hh-minilm"), groups, reporter)
     # two models: rewardlab.compare.compare(diag_a, diag_b, groups)
-    write_report(diag, "runs/hh-minilm/diagnosis")                             # rewardlab.report
+    write_report(diag, "runs/hh-minilm/diagnosis")                             # rewardlab.diagnose.report
 
 Sections (docs/diagnostics.md explains each and how to read it): accuracy with a bootstrap interval
 per subset and by annotated margin; the noise ceiling (inter-annotator agreement when the data has
 several annotators per item, the gold reward's expected accuracy on the demo task, otherwise the
 literature range); calibration of σ(Δr) with a temperature fitted on half the prompts and checked on
-the other half; length bias; reward-hacking probes (rewardlab.probes); the score distribution.
+the other half; length bias; reward-hacking probes (diagnose/probes.py); the score distribution.
 
-Every reward comes from `Scorer` via `rewardlab.evaluate.score_groups`; the sections are pure functions
-of (groups, rewards, lengths) so they are tested on hand-made numbers.
+Every reward comes from `Scorer` via `rewardlab.scoring.evaluate.score_groups`; the sections are pure
+functions of (groups, rewards, lengths) so they are tested on hand-made numbers.
 """
 
 from __future__ import annotations

@@ -68,8 +68,9 @@ class RewardModel(nn.Module):
         """Rewards of shape (batch,), independent of padding side and of the other rows in the batch.
 
         With ``per_token`` the head is applied at every token instead: (batch, seq) logits, read at the
-        step markers by process reward models (rewardlab.prm). Encoders apply their pooler's dense+tanh
-        first, so position 0 gives the ``cls`` reward; decoders' last real token gives the ``last`` one.
+        step markers by process reward models (rewardlab.data.step_encoding). Encoders apply their
+        pooler's dense+tanh first, so position 0 gives the ``cls`` reward; decoders' last real token gives
+        the ``last`` one.
         With ``packed`` (a batch from rewardlab.data.packing) the rows hold whole groups sharing their
         prompt: one reward per response. It is dispatched here so DDP wrappers see the forward.
         """

@@ -3,7 +3,7 @@
 A pool is one problem's candidate solutions (lists of steps) with their final answers. Methods:
 
     orm             the candidate with the highest outcome reward
-    prm_<agg>       the highest PRM solution score, <agg> one of product, min, last, mean (rewardlab.prm)
+    prm_<agg>       the highest PRM solution score, <agg> one of product, min, last, mean (prm/evaluate.py)
     majority        the most common final answer (self-consistency, Wang et al. 2022)
     weighted_orm    the answer with the largest sum of sigmoid(ORM reward) over its candidates
     weighted_prm    the answer with the largest sum of PRM product scores (Li et al. 2023, "DiVeRSe")

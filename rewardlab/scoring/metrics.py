@@ -10,7 +10,7 @@ Also here: Spearman rank correlation (reward vs length), the accuracy of "longer
 wins" rules, accuracy split by whether the chosen response is the longer one, and inter-annotator
 agreement of multiply-annotated data (it reuses Krippendorff's alpha and pairwise agreement from
 `rewardlab.annotate.agreement`, the annotation app's statistics, instead of a second implementation).
-The bootstrap interval is `rewardlab.evaluate.bootstrap_ci`, shared with `rewardlab eval`.
+The bootstrap interval is `rewardlab.scoring.evaluate.bootstrap_ci`, shared with `rewardlab eval`.
 """
 
 from __future__ import annotations

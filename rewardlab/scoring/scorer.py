@@ -183,8 +183,8 @@ class Scorer:
         """P(step correct) for every step of every solution (sigmoid of the head's logit).
 
         A process reward model (its card names a step marker) reads all steps of a solution in one pass
-        at the markers (rewardlab.prm); a step whose marker truncation cut scores NaN. Any other reward
-        model scores each prefix ``steps[:i+1]`` as a whole solution, one pass per step.
+        at the markers (rewardlab.data.step_encoding); a step whose marker truncation cut scores NaN. Any
+        other reward model scores each prefix ``steps[:i+1]`` as a whole solution, one pass per step.
         """
         from rewardlab.data.step_encoding import encode_steps, join_plain
 

@@ -2,7 +2,7 @@
 
 Training continues from a saved reward model (its folder is the backbone, so the trained head is kept)
 on the new comparisons plus a replayed random fraction of the old training rows, through the one
-training loop (`rewardlab.train.train`). The model before and after is evaluated on the old and the new
+training loop (`rewardlab.training.run.train`). The model before and after is evaluated on the old and the new
 held-out sets, so forgetting (old accuracy falling) is visible next to the gain on the new distribution.
 
     rewardlab retrain runs/demo --new labelled.jsonl --old train.jsonl --replay 0.3 \\
