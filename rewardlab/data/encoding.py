@@ -22,7 +22,7 @@ Training groups (`encode_groups`) cut the prompt once per group: under ``left`` 
 group keeps the same last prompt tokens, as many as its longest response leaves room for. A pair is then
 compared on the same context (cut per response, a longer response would see less of the conversation
 than its rival, a length cue the model could learn), and a decoder can encode that shared prompt once
-(`rewardlab.shared_prefix`). Scoring (`encode`) cuts each response on its own, as an RL loop sends them.
+(`rewardlab.data.packing`). Scoring (`encode`) cuts each response on its own, as an RL loop sends them.
 """
 
 from __future__ import annotations
