@@ -1,8 +1,8 @@
 """The drift experiment on the built-in demo task: files for `rewardlab drift` / `rewardlab retrain`, and
 the demo's simulated annotators standing in for the annotation app (docs/drift.md runs it end to end).
 
-    python -m rewardlab.drift_demo prepare runs/drift-demo --style verbose
-    python -m rewardlab.drift_demo label runs/drift-demo/shifted/select.jsonl runs/drift-demo/labelled.jsonl
+    python -m rewardlab.demo.drift prepare runs/drift-demo --style verbose
+    python -m rewardlab.demo.drift label runs/drift-demo/shifted/select.jsonl runs/drift-demo/labelled.jsonl
 
 `prepare` shuffles the demo's training prompts and halves them: the reference is the default policy on
 the first half (what the reward model was trained on), "fresh" the default policy again on the second
@@ -84,7 +84,7 @@ def label(select_path: str | Path, out_path: str | Path, seed: int = 0) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m rewardlab.drift_demo", description=__doc__.split("\n")[0]
+        prog="python -m rewardlab.demo.drift", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prepare", help="Write the experiment's sample and preference files.")
