@@ -20,7 +20,6 @@ MOVED = [
     ("rewardlab.train", "TrainingInterrupted", "rewardlab.training.loop"),
     ("rewardlab.train", "latest_checkpoint", "rewardlab.training.checkpoint"),
     ("rewardlab.scoring", "pick_device", "rewardlab.scoring.scorer"),
-    ("rewardlab.serve_client", "RewardClient", "rewardlab.serve.client"),
 ]
 
 
