@@ -142,9 +142,9 @@ def child(data: str, cache_dir: str, max_length: int, batch_size: int) -> dict:
 
     from rewardlab.data.batch_plan import plan_batches
     from rewardlab.data.batching import collate_groups
+    from rewardlab.data.encoding import TextEncoder
     from rewardlab.data.token_cache import open_token_cache
-    from rewardlab.encoding import TextEncoder
-    from rewardlab.modeling import resolve_backbone
+    from rewardlab.model.build import resolve_backbone
 
     path, _ = resolve_backbone("minilm")
     tokenizer = AutoTokenizer.from_pretrained(path)

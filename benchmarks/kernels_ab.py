@@ -38,7 +38,7 @@ def hh_batches(encoder, n_batches: int = 8, pairs: int = 8) -> list[dict]:
 
         groups, _ = load_preferences(str(HH_TRAIN))
     else:
-        from rewardlab.data.demo import demo_splits
+        from rewardlab.demo.task import demo_splits
 
         groups = demo_splits()["train"]
     encoded = sorted(
@@ -58,8 +58,8 @@ def main() -> None:
     import torch
     import transformers
 
-    from rewardlab.modeling import build_reward_model
-    from rewardlab.scoring import bf16_supported
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.scoring.scorer import bf16_supported
 
     transformers.logging.set_verbosity_error()
     torch.manual_seed(0)

@@ -40,7 +40,7 @@ def main() -> None:
     from torch.profiler import ProfilerActivity, profile
 
     from rewardlab.config import TrainConfig
-    from rewardlab.train import train
+    from rewardlab.training.run import train
 
     transformers.logging.set_verbosity_error()
     workdir = Path(tempfile.mkdtemp(prefix="profile-"))

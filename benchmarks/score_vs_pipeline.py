@@ -39,7 +39,7 @@ def load_texts(n: int) -> tuple[list[str], str]:
         rows = [json.loads(line) for line in HH_TEST.read_text().splitlines() if line.strip()]
         texts = [t for r in rows for t in (r["chosen"], r["rejected"])]
         return texts[:n], str(HH_TEST)
-    from rewardlab.data.demo import demo_splits
+    from rewardlab.demo.task import demo_splits
 
     groups = demo_splits()["test"]
     texts = [g.prompt + " " + r for g in groups for r in g.responses]
@@ -85,7 +85,7 @@ def quick_model(backbone: str, max_length: int, workdir: Path) -> str:
     from train_vs_trl import write_subset
 
     from rewardlab.config import TrainConfig
-    from rewardlab.train import train
+    from rewardlab.training.run import train
 
     train_file, _, _ = write_subset(192, 1, workdir)
     cfg = TrainConfig(
@@ -120,7 +120,7 @@ def main() -> None:
     import transformers
     from transformers import pipeline
 
-    from rewardlab.scoring import Scorer, bf16_supported, pick_device
+    from rewardlab.scoring.scorer import Scorer, bf16_supported, pick_device
 
     transformers.logging.set_verbosity_error()
     device = pick_device(args.device)

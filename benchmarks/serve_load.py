@@ -42,7 +42,8 @@ from score_vs_pipeline import load_texts  # noqa: E402  (same texts as the offli
 def build_model(folder: Path, max_length: int) -> str:
     import transformers
 
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     transformers.logging.set_verbosity_error()
 
@@ -52,7 +53,7 @@ def build_model(folder: Path, max_length: int) -> str:
 
 
 def offline_throughput(model: str, texts: list[str], seconds: float) -> tuple[float, list[float]]:
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     scorer = Scorer.from_pretrained(model, device="cpu")
     scorer.score_texts(texts[:16])  # warm-up

@@ -31,7 +31,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def write_demo_pairs(path: Path, n_pairs: int) -> int:
     """`n_pairs` demo pairs (k=2 groups) over as many seeds as needed; returns the rows written."""
-    from rewardlab.data.demo import demo_prompts, make_demo_groups, write_demo_jsonl
+    from rewardlab.demo.task import demo_prompts, make_demo_groups, write_demo_jsonl
 
     groups, seed, per_seed = [], 0, len(demo_prompts())
     while len(groups) < n_pairs:
@@ -42,7 +42,7 @@ def write_demo_pairs(path: Path, n_pairs: int) -> int:
 
 def child(data: str, args: argparse.Namespace) -> dict:
     from rewardlab.config import TrainConfig
-    from rewardlab.train import train
+    from rewardlab.training.run import train
 
     start = time.perf_counter()
     cfg = TrainConfig(

@@ -50,7 +50,7 @@ def write_subset(n_pairs: int, n_test: int, workdir: Path) -> tuple[str, str, st
         test_rows = (SHARED / "test.jsonl").read_text().splitlines()[:n_test]
         source = str(SHARED)
     else:
-        from rewardlab.data.demo import demo_splits
+        from rewardlab.demo.task import demo_splits
 
         def rows(groups):
             return [
@@ -77,7 +77,7 @@ def useful_train_flops(args: argparse.Namespace, train_file: str) -> float:
     """
     from transformers import AutoConfig, AutoTokenizer
 
-    from rewardlab.modeling import resolve_backbone
+    from rewardlab.model.build import resolve_backbone
 
     path, gguf = resolve_backbone(args.backbone)
     kw = {"gguf_file": gguf} if gguf else {}
@@ -101,7 +101,7 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    from rewardlab.modeling import resolve_backbone
+    from rewardlab.model.build import resolve_backbone
 
     path, gguf = resolve_backbone(args.backbone)
     kw = {"gguf_file": gguf} if gguf else {}
@@ -111,7 +111,7 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kw)
     model.config.pad_token_id = tok.pad_token_id
     if gguf:  # de-quantized fp32 weights, but the GGUF "quantizer" stays attached and Trainer refuses them
-        from rewardlab.modeling import forget_gguf_quantizer
+        from rewardlab.model.build import forget_gguf_quantizer
 
         forget_gguf_quantizer(model)
 
@@ -158,7 +158,7 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
 
 def run_rewardlab(args: argparse.Namespace, train_file: str, test_file: str) -> dict:
     from rewardlab.config import TrainConfig
-    from rewardlab.train import train
+    from rewardlab.training.run import train
 
     cfg = TrainConfig(
         data=train_file,
@@ -231,7 +231,7 @@ def main() -> None:
     import torch
     from score_vs_pipeline import matmul_gflops
 
-    from rewardlab.scoring import bf16_supported
+    from rewardlab.scoring.scorer import bf16_supported
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     n_pairs, n_test = (160, 100) if args.quick else (args.pairs, args.test_pairs)

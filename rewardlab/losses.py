@@ -141,3 +141,34 @@ def pairwise_accuracy(r_w: Tensor, r_l: Tensor) -> Tensor:
     Ties count half, so a constant reward model scores exactly 0.5 rather than 0 or 1.
     """
     return ((r_w > r_l).to(torch.float32) + 0.5 * (r_w == r_l).to(torch.float32)).mean()
+
+
+# --- process and outcome reward models (rewardlab.prm.objective) ------------------------------------
+
+
+def step_bce(token_logits: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """Mean binary cross-entropy over the labelled steps of a batch (soft targets), and step accuracy.
+
+    `token_logits` (batch, seq) is the head at every token; the batch names each labelled step's
+    (step_rows, step_cols) marker position and its label y in [0, 1] (soft labels stay floats, unlike
+    TRL's PRMTrainer): mean of -y log σ(z) - (1-y) log σ(-z). A logit 0 gives log 2 whatever y is.
+    """
+    logits = token_logits[batch["step_rows"], batch["step_cols"]]
+    y = batch["step_labels"].to(logits.dtype)
+    if not len(y):  # every step of this micro-batch lost its label: no signal, but keep the graph
+        return token_logits.sum() * 0.0, token_logits.new_tensor(0.0)
+    loss = F.binary_cross_entropy_with_logits(logits, y)
+    return loss, ((logits.detach() > 0) == (y >= 0.5)).float().mean()
+
+
+def outcome_bce(rewards: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """Pointwise binary cross-entropy of the solution reward against its outcome label, and accuracy.
+
+    Solutions without an outcome label (NaN in ``batch["outcomes"]``) are left out of the mean.
+    """
+    y = batch["outcomes"].to(rewards.dtype)
+    keep = ~y.isnan()
+    if not keep.any():
+        return rewards.sum() * 0.0, rewards.new_tensor(0.0)
+    loss = F.binary_cross_entropy_with_logits(rewards[keep], y[keep])
+    return loss, ((rewards[keep].detach() > 0) == (y[keep] >= 0.5)).float().mean()

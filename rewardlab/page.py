@@ -1,15 +1,18 @@
 """A tiny page model for reports: headings, paragraphs, tables, figures and red flags, built once and
 rendered to markdown (figures as image links) and to one self-contained HTML page (figures embedded as
-base64 PNG, CSS inline, nothing fetched), so the two renderings cannot drift apart.
+base64 PNG, CSS inline, nothing fetched), so the two renderings cannot drift apart. `figure` and `png`
+make the figures (matplotlib, from the `[plot]` extra, imported only when a figure is drawn).
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class Bad(str):
@@ -172,3 +175,27 @@ def screenshot_html(
         else:
             png_path.write_bytes(raw.read_bytes())
     return png_path
+
+
+def figure(ncols: int = 1, width: float = 5.0, height: float = 3.6) -> tuple[Any, Any]:
+    """A matplotlib figure with `ncols` axes side by side (Agg backend: no display needed)."""
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise ImportError("report figures need matplotlib: pip install 'rewardlab[plot]'") from e
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    return fig, axes[0]
+
+
+def png(fig: Any) -> bytes:
+    """The figure as PNG bytes (tight layout, 90 dpi); the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()

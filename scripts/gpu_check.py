@@ -105,7 +105,7 @@ def copy_backbone(source: str, target: str, dtype: str) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from rewardlab.modeling import resolve_backbone
+    from rewardlab.model.build import resolve_backbone
 
     path, _ = resolve_backbone(source)
     AutoModel.from_pretrained(path, dtype=getattr(torch, dtype)).save_pretrained(target)

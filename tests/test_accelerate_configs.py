@@ -59,7 +59,7 @@ def test_fsdp_config_builds_fsdp2_full_shard_wrapping_each_block(name, monkeypat
     from accelerate.utils.fsdp_utils import fsdp2_prepare_auto_wrap_policy
     from torch.distributed.fsdp import StateDictType
 
-    from rewardlab.modeling import build_reward_model
+    from rewardlab.model.build import build_reward_model
 
     args, env = _launch_env(name)
     for k, v in env.items():
@@ -111,7 +111,7 @@ def test_train_loop_fills_deepspeed_batch_size_and_refuses_grad_accum(monkeypatc
     from accelerate.utils import DeepSpeedPlugin, DistributedType
 
     from rewardlab.config import TrainConfig
-    from rewardlab.train import check_sharding
+    from rewardlab.training.run import check_sharding
 
     _, env = _launch_env("zero3-8gpu")
     for k, v in env.items():

@@ -8,7 +8,7 @@ import json
 import random
 from pathlib import Path
 
-from rewardlab.best_of_n import gsm8k_correct
+from rewardlab.bon.best_of_n import gsm8k_correct
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "arithmetic_overopt.py"
 spec = importlib.util.spec_from_file_location("arithmetic_overopt", EXAMPLE)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rewardlab.best_of_n import (
+from rewardlab.bon.best_of_n import (
     BonConfig,
     Candidates,
     Sampling,
@@ -21,7 +21,8 @@ from rewardlab.best_of_n import (
     run_bon,
     select_best,
 )
-from rewardlab.data.demo import demo_split_prompts, gold_reward
+from rewardlab.demo.gold import gold_reward
+from rewardlab.demo.task import demo_split_prompts
 
 
 def test_read_candidates_both_layouts(tmp_path):
@@ -102,8 +103,9 @@ def test_lm_generation_is_cached(tiny_backbone, tmp_path, monkeypatch):
 
 def test_bon_end_to_end_on_a_tiny_model(tiny_backbone, tmp_path):
     from rewardlab.cli import main
-    from rewardlab.modeling import build_reward_model, save_reward_model
-    from rewardlab.scoring import Scorer
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
+    from rewardlab.scoring.scorer import Scorer
 
     model, encoder, card = build_reward_model(tiny_backbone("bert"), max_length=96)
     save_reward_model(model, encoder, card, tmp_path / "rm")

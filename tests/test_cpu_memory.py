@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rewardlab.cpu_memory import release_free_heap, trim_available
+from rewardlab.training.cpu_memory import release_free_heap, trim_available
 
 pytestmark = pytest.mark.skipif(not trim_available(), reason="needs glibc's malloc_trim")
 

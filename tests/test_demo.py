@@ -11,28 +11,22 @@ import statistics
 
 import pytest
 
-from rewardlab.data.demo import (
+from rewardlab.data.gold import expected_accuracy, gold_agreement, noise_ceiling, preference_probability
+from rewardlab.data.types import PreferenceGroup
+from rewardlab.demo.gold import gold_breakdown, gold_reward, parse_prompt
+from rewardlab.demo.policy import sample_response, with_style
+from rewardlab.demo.task import (
     SPLIT_KEYS,
     TAU,
     annotate_pair,
     demo_prompts,
     demo_split_prompts,
     demo_splits,
-    expected_accuracy,
-    gold_agreement,
-    gold_breakdown,
-    gold_reward,
     make_demo_groups,
-    noise_ceiling,
-    parse_prompt,
-    preference_probability,
     sample_ranks,
-    sample_response,
-    with_style,
     write_demo_jsonl,
 )
-from rewardlab.data.demo_text import DOMAINS
-from rewardlab.data.types import PreferenceGroup
+from rewardlab.demo.text import DOMAINS
 
 COOK = next(d for d in DOMAINS if d.name == "cook")
 TRAVEL = next(d for d in DOMAINS if d.name == "travel")

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from rewardlab import diagnose as dg
-from rewardlab.data import demo
+from rewardlab.data.gold import gold_agreement, noise_ceiling
 from rewardlab.data.types import PreferenceGroup
-from rewardlab.probes import PROBES, apply_probe, probe_items, probe_results, select_probes
-from rewardlab.report import excerpt, write_report
+from rewardlab.demo import task as demo
+from rewardlab.demo.gold import gold_reward
+from rewardlab.diagnose import diagnosis as dg
+from rewardlab.diagnose.probes import PROBES, apply_probe, probe_items, probe_results, select_probes
+from rewardlab.diagnose.report import excerpt, write_report
 
 
 def _groups():
@@ -89,8 +91,8 @@ def test_noise_section_with_annotators_and_with_gold():
     acc = dg.accuracy_section(test, gold_rewards, n_boot=50)
     sec = dg.noise_section(test, acc.overall)
     assert sec.source == "gold"
-    assert sec.ceiling == pytest.approx(demo.noise_ceiling(test))
-    assert sec.labels_vs_gold == pytest.approx(demo.gold_agreement(test))
+    assert sec.ceiling == pytest.approx(noise_ceiling(test))
+    assert sec.labels_vs_gold == pytest.approx(gold_agreement(test))
     assert sec.model_vs_gold == 1.0  # the gold reward agrees with itself
 
 
@@ -167,7 +169,7 @@ def test_a_length_loving_model_is_flagged_end_to_end(tmp_path: Path):
         data="demo:eval",
         probe_prompts=5,
         n_boot=50,
-        gold=demo.gold_reward,
+        gold=gold_reward,
     )
     assert d.length.spearman == pytest.approx(1.0)
     assert d.length.split.chosen_longer == 1.0 and d.length.split.chosen_shorter == 0.0
@@ -193,7 +195,8 @@ def test_excerpt_windows_on_the_edit():
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_backbone, tmp_path_factory) -> str:
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     model, encoder, card = build_reward_model(tiny_backbone("bert"), max_length=64)
     path = tmp_path_factory.mktemp("tiny-rm")
@@ -202,8 +205,8 @@ def tiny_model(tiny_backbone, tmp_path_factory) -> str:
 
 
 def test_report_on_a_tiny_model_end_to_end(tiny_model: str, tmp_path: Path):
-    from rewardlab.evaluate import evaluate
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.evaluate import evaluate
+    from rewardlab.scoring.scorer import Scorer
 
     groups = demo.make_demo_groups(8, prompts=demo.demo_split_prompts()["eval"])
     scorer = Scorer.from_pretrained(tiny_model, device="cpu")
@@ -221,12 +224,12 @@ def test_report_on_a_tiny_model_end_to_end(tiny_model: str, tmp_path: Path):
         data="demo:eval",
         probe_prompts=3,
         n_boot=100,
-        gold=demo.gold_reward,
+        gold=gold_reward,
     )
     assert seen == [("scoring responses", 32), ("scoring probes", 3 * len(PROBES))]
     # the same rewards as `rewardlab eval`: one inference path
     assert d.accuracy.overall.accuracy == pytest.approx(evaluate(scorer, groups, n_boot=100).accuracy)
-    assert d.noise.ceiling == pytest.approx(demo.noise_ceiling(groups))
+    assert d.noise.ceiling == pytest.approx(noise_ceiling(groups))
     files = write_report(d, tmp_path / "report")
     page = files.html.read_text()
     assert page.count("data:image/png;base64,") == 4
@@ -318,7 +321,7 @@ class _ShortScorer(_LengthScorer):
 
 
 def test_compare_opposite_models():
-    from rewardlab.compare import compare
+    from rewardlab.diagnose.compare import compare
 
     groups = demo.make_demo_groups(6, prompts=demo.demo_split_prompts()["eval"])
     kw = {"probe_prompts": 2, "n_boot": 20}
@@ -332,7 +335,7 @@ def test_compare_opposite_models():
     assert len(gaps) == 5 and gaps == sorted(gaps, reverse=True)
     assert all((x.p_a - 0.5) * (x.p_b - 0.5) <= 0 for x in c.disagreements)
     assert json.loads(json.dumps(c.to_dict()))["a"]["model"] == "long"
-    from rewardlab.report import build
+    from rewardlab.diagnose.report import build
 
     no_plots = dict.fromkeys(("reliability", "length", "probes", "distribution"), b"png")
     flags = [blk[1] for blk in build(b, no_plots).blocks if blk[0] == "flag"]

@@ -9,23 +9,19 @@ import math
 import numpy as np
 import pytest
 
-from rewardlab.drift import (
-    DataError,
+from rewardlab.data.types import DataError
+from rewardlab.drift.detect import Sample, Thresholds, read_samples, select, verdict
+from rewardlab.drift.signals import (
     Disagreement,
     Gaussian,
-    Sample,
     ScoreDrift,
-    Thresholds,
-    auroc,
     classifier_auroc,
     disagreement,
     ks_2samp,
     ood_drift,
-    read_samples,
     score_drift,
-    select,
-    verdict,
 )
+from rewardlab.scoring.metrics import auroc
 
 
 def _gauss(seed: int, n: int = 400, d: int = 16, shift: float = 0.0, dims: int = 0) -> np.ndarray:
@@ -110,7 +106,7 @@ def test_verdict_levels_and_configurable_thresholds():
 
 
 def test_select_groups_by_prompt_in_import_format():
-    from rewardlab.drift import DriftResult
+    from rewardlab.drift.detect import DriftResult
 
     cur = [Sample("p1", "a"), Sample("p1", "b"), Sample("p2", "c"), Sample("p2", "d"), Sample("p3", "e")]
     ood = _ood(0.0)
@@ -150,9 +146,10 @@ def test_read_samples_formats_and_errors(tmp_path):
 def test_embed_is_what_the_head_reads(tiny_backbone):
     import torch
 
-    from rewardlab.drift import rewards_from_embeddings
-    from rewardlab.modeling import build_reward_model, score_head
-    from rewardlab.scoring import Scorer
+    from rewardlab.drift.detect import rewards_from_embeddings
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.reward_model import score_head
+    from rewardlab.scoring.scorer import Scorer
 
     for kind, pooling in (("gpt2", "auto"), ("bert", "auto"), ("llama", "mean")):
         model, enc, card = build_reward_model(tiny_backbone(kind), pooling=pooling)
@@ -168,7 +165,8 @@ def test_embed_is_what_the_head_reads(tiny_backbone):
 
 def test_cli_end_to_end(tiny_backbone, tmp_path):
     from rewardlab.cli import main
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     model, enc, card = build_reward_model(tiny_backbone("gpt2"))
     save_reward_model(model, enc, card, tmp_path / "rm")
@@ -212,7 +210,7 @@ def test_cli_end_to_end(tiny_backbone, tmp_path):
 
 
 def test_replay_mix_counts():
-    from rewardlab.retrain import replay_mix
+    from rewardlab.training.retrain import replay_mix
 
     new, old = [f"n{i}" for i in range(5)], [f"o{i}" for i in range(10)]
     mixed = replay_mix(new, old, 0.3, seed=1)
@@ -224,9 +222,10 @@ def test_replay_mix_counts():
 
 
 def test_retrain_continues_from_the_saved_model(tiny_backbone, tmp_path, precision):
-    from rewardlab.modeling import build_reward_model, save_reward_model
-    from rewardlab.retrain import RetrainConfig, retrain
-    from rewardlab.scoring import Scorer
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
+    from rewardlab.scoring.scorer import Scorer
+    from rewardlab.training.retrain import RetrainConfig, retrain
 
     model, enc, card = build_reward_model(tiny_backbone("gpt2"))
     save_reward_model(model, enc, card, tmp_path / "rm")
@@ -288,9 +287,10 @@ def test_grouped_splits_keep_the_null_honest_with_sibling_responses():
 def test_drift_with_an_ensemble_reports_disagreement(tiny_backbone, tmp_path):
     import torch
 
-    from rewardlab.drift import drift
-    from rewardlab.ensemble import EnsembleCard, EnsembleScorer
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.drift.detect import drift
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
+    from rewardlab.scoring.ensemble import EnsembleCard, EnsembleScorer
 
     for i in range(2):
         torch.manual_seed(i)  # members differ in their fresh heads

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from rewardlab.modeling import build_reward_model
+from rewardlab.model.build import build_reward_model
 
 WITH_DROPOUT = {
     "bert": {"hidden_dropout_prob": 0.2, "attention_probs_dropout_prob": 0.2},

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rewardlab.data.batching import batch_indices, encode_groups, token_budget_batches
+from rewardlab.data.encoding import render_plain
 from rewardlab.data.types import PreferenceGroup
-from rewardlab.encoding import render_plain
-from rewardlab.modeling import build_reward_model
+from rewardlab.model.build import build_reward_model
 
 
 def _encoder(tiny_backbone, kind, **kw):

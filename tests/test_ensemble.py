@@ -6,15 +6,8 @@ import json
 
 import pytest
 
-from rewardlab.ensemble import (
-    EnsembleCard,
-    EnsembleScorer,
-    bootstrap_rows,
-    combine,
-    is_ensemble,
-    load_scorer,
-    train_ensemble,
-)
+from rewardlab.scoring.ensemble import EnsembleCard, EnsembleScorer, combine, is_ensemble, load_scorer
+from rewardlab.training.ensemble import bootstrap_rows, train_ensemble
 
 MEMBERS = [[1.0, 2.0], [3.0, 0.0], [2.0, 4.0]]
 
@@ -53,7 +46,8 @@ def test_bootstrap_rows_resample_with_tags():
 def _save_member(tiny_backbone, folder, seed, mean, std):
     import torch
 
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     torch.manual_seed(seed)
     model, encoder, card = build_reward_model(tiny_backbone("bert"), max_length=64)
@@ -62,7 +56,7 @@ def _save_member(tiny_backbone, folder, seed, mean, std):
 
 
 def test_ensemble_folder_scores_like_its_members(tiny_backbone, tmp_path):
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     _save_member(tiny_backbone, tmp_path / "ens" / "member-0", 0, 0.5, 2.0)
     _save_member(tiny_backbone, tmp_path / "ens" / "member-1", 1, -1.0, 0.5)

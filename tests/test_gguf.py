@@ -18,8 +18,8 @@ def test_smollm2_gguf_trains_saves_and_scores_identically_in_transformers(tmp_pa
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from rewardlab.config import TrainConfig
-    from rewardlab.scoring import Scorer
-    from rewardlab.train import train
+    from rewardlab.scoring.scorer import Scorer
+    from rewardlab.training.run import train
 
     rows = [
         {

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from rewardlab import metrics as m
 from rewardlab.data.types import PreferenceGroup
-from rewardlab.evaluate import bootstrap_ci
+from rewardlab.scoring import metrics as m
+from rewardlab.scoring.evaluate import bootstrap_ci
 
 LN3 = math.log(3)
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from rewardlab.data.batching import collate
-from rewardlab.modeling import build_reward_model, load_reward_model, save_reward_model
-from rewardlab.scoring import Scorer
+from rewardlab.model.build import build_reward_model
+from rewardlab.model.saved import load_reward_model, save_reward_model
+from rewardlab.scoring.scorer import Scorer
 
 PROMPT = "What is the answer to the question?"
 RESPONSES = [" The answer is good.", " no", " Sorry, I cannot help with that question because it is long."]

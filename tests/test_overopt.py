@@ -11,7 +11,7 @@ import random
 import numpy as np
 import pytest
 
-from rewardlab.overopt import (
+from rewardlab.bon.overopt import (
     bon_curve,
     fit_gold,
     fit_grid,

@@ -8,21 +8,14 @@ import math
 import pytest
 import torch
 
+from rewardlab.data.step_encoding import STEP_MARKER, collate_steps, encode_steps, join_steps
 from rewardlab.data.steps import StepExample
-from rewardlab.modeling import build_reward_model
-from rewardlab.prm import (
-    STEP_MARKER,
-    aggregate,
-    auroc,
-    collate_steps,
-    encode_steps,
-    evaluate_step_scores,
-    join_steps,
-    outcome_bce,
-    step_bce,
-)
-from rewardlab.prm_bon import Pool, pick, pick_expected, selection_accuracy
-from rewardlab.scoring import Scorer
+from rewardlab.losses import outcome_bce, step_bce
+from rewardlab.model.build import build_reward_model
+from rewardlab.prm.best_of_n import Pool, pick, pick_expected, selection_accuracy
+from rewardlab.prm.evaluate import aggregate, evaluate_step_scores
+from rewardlab.scoring.metrics import auroc
+from rewardlab.scoring.scorer import Scorer
 
 PROMPT = "What is the answer to the question?"
 STEPS = ["the answer is good", "no sorry", "the question is good", "thanks for the help"]

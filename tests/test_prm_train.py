@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from rewardlab.config import TrainConfig
+from rewardlab.data.step_encoding import STEP_MARKER, collate_steps, encode_step_examples, join_steps
 from rewardlab.data.steps import load_steps
-from rewardlab.prm import STEP_MARKER, collate_steps, encode_step_examples, join_steps
-from rewardlab.scoring import Scorer
-from rewardlab.train import train
+from rewardlab.scoring.scorer import Scorer
+from rewardlab.training.run import train
 
 GOOD = ["the answer is good", "thanks for the help", "the question is good", "you can see the book"]
 BAD = ["no sorry cannot", "sorry no", "cannot help no"]
@@ -119,7 +119,7 @@ def test_orm_trains_on_outcomes_through_the_same_loop(tiny_backbone, tmp_path, p
 
 
 def test_soft_labels_reach_the_loss_unchanged(tiny_backbone, tmp_path):
-    from rewardlab.modeling import build_reward_model
+    from rewardlab.model.build import build_reward_model
 
     path = tmp_path / "soft.jsonl"
     path.write_text(json.dumps({"prompt": "q", "completions": ["a", "b"], "labels": [0.7, 0.25]}) + "\n")

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch.ao.nn.quantized.dynamic import Linear as QuantizedLinear
 
-from rewardlab.modeling import build_reward_model, save_reward_model
-from rewardlab.scoring import Scorer, quantize_dynamic_int8
+from rewardlab.model.build import build_reward_model
+from rewardlab.model.saved import save_reward_model
+from rewardlab.scoring.scorer import Scorer, quantize_dynamic_int8
 
 PROMPTS = ["hello world, a question about python code"] * 6
 RESPONSES = [" python code", " sorry I cannot help", " no", " the answer is 0123", " good bread", " the cake"]

@@ -18,7 +18,8 @@ from rewardlab.cli import main
 
 @pytest.fixture(scope="module")
 def saved_model(tiny_backbone, tmp_path_factory) -> str:
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     out = tmp_path_factory.mktemp("scored-model")
     model, encoder, card = build_reward_model(tiny_backbone("llama"), max_length=48)
@@ -56,7 +57,7 @@ def _read(path: Path) -> list[dict]:
 def _direct_rewards(model: str, rows: list[dict]) -> list[float]:
     """Rewards from Scorer on the whole list at once: the reference the streamed runs must reproduce."""
     from rewardlab.data.score_rows import score_inputs
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     pairs = [score_inputs(r, f"row {i}") for i, r in enumerate(rows)]
     return Scorer.from_pretrained(model, device="cpu").score([p for p, _ in pairs], [r for _, r in pairs])
@@ -79,8 +80,8 @@ def test_chunked_single_process_equals_scoring_the_whole_list(saved_model, data,
 def test_score_file_never_hands_the_scorer_more_than_a_chunk(saved_model, data):
     import io
 
-    from rewardlab.score_file import score_file
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.score_file import score_file
+    from rewardlab.scoring.scorer import Scorer
 
     path, rows = data
     scorer = Scorer.from_pretrained(saved_model, device="cpu")

@@ -22,8 +22,8 @@ httpx = pytest.importorskip("httpx")
 uvicorn = pytest.importorskip("uvicorn")
 pytest.importorskip("fastapi")
 
-from rewardlab.serve import ServeSettings, create_app, strip_special  # noqa: E402
-from rewardlab.serve_client import (  # noqa: E402
+from rewardlab.serve.app import ServeSettings, create_app, strip_special  # noqa: E402
+from rewardlab.serve.client import (  # noqa: E402
     RewardClient,
     RewardServerError,
     TRLRewardFunction,
@@ -37,7 +37,8 @@ MEAN, STD = 0.25, 2.0
 @pytest.fixture(scope="module")
 def model_dir(tiny_backbone, tmp_path_factory) -> str:
     """A tiny Qwen2-style reward model (chat template, pad == EOS repaired) with reward statistics."""
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     model, encoder, card = build_reward_model(tiny_backbone("qwen2"), max_length=64)
     card.reward_mean, card.reward_std, card.reward_stats_from = MEAN, STD, "test fixture"
@@ -48,7 +49,7 @@ def model_dir(tiny_backbone, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def scorer(model_dir):
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     return Scorer.from_pretrained(model_dir, device="cpu")
 
@@ -179,8 +180,9 @@ def test_ensemble_is_served_with_its_rule_or_another(model_dir, tiny_backbone, t
 
     import torch
 
-    from rewardlab.ensemble import EnsembleCard, EnsembleScorer
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
+    from rewardlab.scoring.ensemble import EnsembleCard, EnsembleScorer
 
     folder = tmp_path / "ens"
     shutil.copytree(model_dir, folder / "member-0")
@@ -298,9 +300,10 @@ def test_score_steps_serves_a_prm(tiny_backbone) -> None:
     aggregate equals `prm.aggregate`, and a step lost to truncation comes back as null."""
     import torch
 
-    from rewardlab.modeling import build_reward_model
-    from rewardlab.prm import STEP_MARKER, aggregate
-    from rewardlab.scoring import Scorer
+    from rewardlab.data.step_encoding import STEP_MARKER
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.prm.evaluate import aggregate
+    from rewardlab.scoring.scorer import Scorer
 
     torch.manual_seed(0)
     model, encoder, card = build_reward_model(
@@ -345,7 +348,7 @@ def test_concurrent_requests_are_merged_and_equal_scoring_each_alone(model_dir, 
     """8 concurrent requests with different texts and lengths: fewer model calls than requests, and each
     request's rewards equal scoring it alone (same tokens; only the padding of the batch differs).
     Under `rewardlab serve --bf16` too, to bf16's rounding."""
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     scorer = Scorer.from_pretrained(model_dir, device="cpu", bf16=precision == "bf16")
     words = "the cake is good please explain how to fix python code thanks for the question".split()
@@ -446,7 +449,7 @@ def test_client_and_trl_adapter(live, scorer) -> None:
 
 
 def test_openrlhf_reward_func_file_adapter(live, scorer, monkeypatch) -> None:
-    import rewardlab.serve_client as sc
+    import rewardlab.serve.client as sc
 
     monkeypatch.setenv("REWARDLAB_SERVE_URL", live.url)
     monkeypatch.setattr(sc, "_default_client", None)

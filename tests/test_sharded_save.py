@@ -29,7 +29,8 @@ def test_state_dict_argument_saves_what_the_model_holds(tiny_backbone, tmp_path)
     from safetensors.torch import load_file
     from transformers import AutoModelForSequenceClassification
 
-    from rewardlab.modeling import build_reward_model, save_reward_model
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
 
     model, encoder, card = build_reward_model(tiny_backbone("gpt2"), max_length=32)
     with torch.no_grad():
@@ -48,7 +49,7 @@ def test_fsdp2_sharded_model_evaluates_trains_and_saves_full_weights(tiny_backbo
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.scorer import Scorer
 
     out = tmp_path / "saved"
     proc = torchrun([__file__, tiny_backbone("llama"), str(out)])
@@ -74,8 +75,9 @@ def _worker(backbone: str, out: str) -> None:
     from torch.distributed.fsdp import fully_shard
 
     from rewardlab.data.batching import collate
-    from rewardlab.modeling import build_reward_model, save_reward_model
-    from rewardlab.scoring import Scorer
+    from rewardlab.model.build import build_reward_model
+    from rewardlab.model.saved import save_reward_model
+    from rewardlab.scoring.scorer import Scorer
 
     dist.init_process_group("gloo")
     rank = dist.get_rank()

@@ -1,4 +1,4 @@
-"""The shared-prefix path scores and trains exactly like the plain padded path (rewardlab.shared_prefix)."""
+"""The shared-prefix path scores and trains exactly like the plain padded path (rewardlab.data.packing)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,13 @@ import pytest
 import torch
 
 from rewardlab.data.batching import collate_groups, encode_groups
+from rewardlab.data.encoding import Encoded
+from rewardlab.data.packing import collate_shared_prefix, common_prefix_length, pack_groups, packed_length
 from rewardlab.data.types import PreferenceGroup
-from rewardlab.encoding import Encoded
 from rewardlab.losses import grouped_bt
-from rewardlab.modeling import build_reward_model
-from rewardlab.scoring import Scorer
-from rewardlab.shared_prefix import (
-    collate_shared_prefix,
-    common_prefix_length,
-    pack_groups,
-    packed_length,
-    shared_prefix_rewards,
-    shared_prefix_support,
-)
+from rewardlab.model.build import build_reward_model
+from rewardlab.model.reward_model import shared_prefix_rewards, shared_prefix_support
+from rewardlab.scoring.scorer import Scorer
 
 TOL = 1e-4
 DECODERS = ("gpt2", "llama", "qwen2")
@@ -197,7 +191,7 @@ def test_encoders_and_other_kernels_fall_back_with_a_reason(tiny_backbone, caplo
     ok, why = shared_prefix_support(bert)
     assert not ok and "encoder" in why
     scorer = Scorer(bert, encoder, card, "cpu")
-    with caplog.at_level(logging.INFO, logger="rewardlab.scoring"):
+    with caplog.at_level(logging.INFO, logger="rewardlab.scoring.scorer"):
         assert _close(scorer.score_groups(PROMPTS[:2], RESPONSES[:2]), _plain(scorer)[:2]) < 1e-6
     assert "shared-prefix scoring off" in caplog.text and "encoder" in caplog.text
     model, *_ = _model(tiny_backbone, "llama")

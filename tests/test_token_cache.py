@@ -38,7 +38,7 @@ def _write(path, rows) -> str:
 def _encoder(tiny_backbone, kind: str, max_length: int = 24):
     from transformers import AutoTokenizer
 
-    from rewardlab.encoding import TextEncoder
+    from rewardlab.data.encoding import TextEncoder
 
     return TextEncoder(AutoTokenizer.from_pretrained(tiny_backbone(kind)), max_length=max_length)
 
@@ -157,7 +157,7 @@ def test_plan_batches_draws_batch_indices_batches(n, size, grouped, shuffle):
 
 def test_stream_trains_exactly_like_in_memory(tiny_backbone, tmp_path, monkeypatch):
     from rewardlab.config import TrainConfig
-    from rewardlab.train import train
+    from rewardlab.training.run import train
 
     monkeypatch.setenv("REWARDLAB_TOKEN_CACHE", str(tmp_path / "cache"))
     data = _write(tmp_path / "prefs.jsonl", _rows(40))

@@ -10,7 +10,9 @@ from safetensors.torch import load_file
 
 from rewardlab.config import TrainConfig
 from rewardlab.progress import Reporter
-from rewardlab.train import latest_checkpoint, split_by_prompt, train
+from rewardlab.training.checkpoint import latest_checkpoint
+from rewardlab.training.data import split_by_prompt
+from rewardlab.training.run import train
 
 
 def _pairs_file(path, n=24):
@@ -148,8 +150,8 @@ def test_rewardlab_evaluate_reports_what_training_reported_when_pairs_are_cut(
 ):
     """Both cut each group's prompt once, so a truncated test set gets the same figures either way."""
     from rewardlab.data.loading import load_preferences
-    from rewardlab.evaluate import evaluate
-    from rewardlab.scoring import Scorer
+    from rewardlab.scoring.evaluate import evaluate
+    from rewardlab.scoring.scorer import Scorer
 
     test_file = _pairs_file(tmp_path / "test.jsonl", n=12)
     result = train(_cfg(tiny_backbone, tmp_path, max_length=32, test_data=test_file))
@@ -212,7 +214,7 @@ def test_one_process_trains_fp32_then_bf16_then_fp32(tiny_backbone, tmp_path):
 
 
 def test_auto_precision_follows_the_pinning_variable(monkeypatch):
-    from rewardlab.train import resolve_mixed_precision
+    from rewardlab.training.run import resolve_mixed_precision
 
     cfg = TrainConfig(mixed_precision="auto")
     monkeypatch.setenv("REWARDLAB_MIXED_PRECISION", "bf16")
@@ -226,7 +228,7 @@ def test_auto_precision_follows_the_pinning_variable(monkeypatch):
 def test_attention_kernel_follows_device_precision_and_phase(tiny_backbone, tmp_path):
     """bf16 training on CPU runs eager attention (sdpa's CPU backward is slower there); nothing else
     changes kernel, and the saved folder carries no kernel choice (benchmarks/kernels_ab.py)."""
-    from rewardlab.scoring import attention_for
+    from rewardlab.scoring.scorer import attention_for
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert attention_for(cpu, bf16=True, training=True)[0] == "eager"

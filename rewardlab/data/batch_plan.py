@@ -38,7 +38,7 @@ class BatchPlan(Sequence):
         return self.order[b * self.size : (b + 1) * self.size]
 
     def shard(self, rank: int, world: int) -> BatchPlan:
-        """This process's batches, as `train.build_batch_order` deals them: every world-th, equal counts."""
+        """This process's batches, as training deals them: every world-th, equal counts."""
         if world <= 1:
             return self
         per_rank = len(self) // world

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewardlab.data.encoding import Encoded, TextEncoder
 from rewardlab.data.types import PreferenceGroup
-from rewardlab.encoding import Encoded, TextEncoder
 
 CHUNK = 256
 """Groups tokenised per tokenizer call."""

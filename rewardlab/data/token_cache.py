@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from rewardlab.data.batching import EncodedGroup, TruncationReport, encoded_group
+from rewardlab.data.encoding import Encoded, TextEncoder
 from rewardlab.data.loading import iter_preferences, normalize_prompt, update_data_hash
 from rewardlab.data.types import DataError, DataSummary, PreferenceGroup
-from rewardlab.encoding import Encoded, TextEncoder
 from rewardlab.progress import Reporter
 
 CACHE_VERSION = 2

@@ -1,0 +1,1 @@
+"""Best-of-N selection and overoptimization curves over a proxy reward."""

@@ -1,0 +1,1 @@
+"""The command line: one module per verb family, each with `add_parser(sub)` and `run(args)`."""

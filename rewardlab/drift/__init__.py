@@ -1,0 +1,1 @@
+"""Monitoring a deployed reward model: score and representation drift, selection for annotation."""

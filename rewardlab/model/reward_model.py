@@ -1,0 +1,183 @@
+"""The reward model: a transformers ``*ForSequenceClassification`` (``num_labels=1``) plus the pooling and
+position handling rewardlab guarantees, and the packed forward that encodes a group's shared prefix once.
+
+The model IS a transformers sequence classifier, so a saved folder (rewardlab.model.saved) loads with
+``AutoModelForSequenceClassification.from_pretrained(path)`` and scores the same there. `RewardModel`
+only adds what transformers lacks: padding-side-agnostic position ids and optional mean pooling.
+
+Pooling:
+- ``last`` (decoders): the head reads the last real token (the EOS that ends the response). That is
+  transformers' own pooling, made safe by giving the model a pad token distinct from every real token
+  (RLHFlow issue 49, TRL issue 2778: with pad == EOS the reward was read at the wrong token).
+- ``cls`` (encoders): the architecture's own head on the first token, as in plain transformers.
+- ``mean``: the head applied to the mean hidden state over response tokens. rewardlab-only: plain
+  transformers uses the native pooling, so a ``mean`` model scores differently there (the card says so).
+
+Packed forward (the batch layout is built by rewardlab.data.packing): a group's responses in one row after
+their common token prefix, with a block mask and restarted positions. Supported: causal decoders whose
+attention takes a custom 4D mask and explicit position ids with the ``sdpa`` or ``eager`` kernels,
+verified for GPT-2, Llama and Qwen2 (tests/test_shared_prefix.py). Encoders (the prompt sees the
+response), ``cls`` pooling, flash/flex attention and unverified architectures fall back to the plain
+path with the reason logged (`shared_prefix_support`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+POOLINGS = ("auto", "last", "cls", "mean")
+VERIFIED_MODEL_TYPES = ("gpt2", "llama", "qwen2")
+"""Architectures whose forward is tested to accept our 4D mask and position ids unchanged."""
+MASK_ATTENTION = ("sdpa", "eager")
+"""Attention kernels that apply a dense 4D mask as given (flash/flex build their own from a 2D mask)."""
+
+
+class RewardModel(nn.Module):
+    """A sequence-classification model plus the pooling and position handling rewardlab guarantees."""
+
+    def __init__(self, hf_model: nn.Module, pooling: str, is_encoder: bool) -> None:
+        super().__init__()
+        if pooling not in POOLINGS[1:]:
+            raise ValueError(f"pooling must be one of {POOLINGS[1:]}, got {pooling!r}")
+        self.hf_model = hf_model
+        self.pooling = pooling
+        self.is_encoder = is_encoder
+
+    @property
+    def config(self) -> Any:
+        return self.hf_model.config
+
+    @property
+    def _no_split_modules(self) -> list[str] | None:
+        """The backbone's transformer block classes: accelerate's FSDP auto-wrap reads them from the model
+        it is given, so without this each block would not become its own FSDP unit."""
+        return getattr(self.hf_model, "_no_split_modules", None)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        response_mask: torch.Tensor | None = None,
+        per_token: bool = False,
+        packed: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Rewards of shape (batch,), independent of padding side and of the other rows in the batch.
+
+        With ``per_token`` the head is applied at every token instead: (batch, seq) logits, read at the
+        step markers by process reward models (rewardlab.data.step_encoding). Encoders apply their
+        pooler's dense+tanh first, so position 0 gives the ``cls`` reward; decoders' last real token gives
+        the ``last`` one.
+        With ``packed`` (a batch from rewardlab.data.packing) the rows hold whole groups sharing their
+        prompt: one reward per response. It is dispatched here so DDP wrappers see the forward.
+        """
+        if packed is not None:
+            return packed_forward(self, packed)
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        # Positions count real tokens only, so left padding does not shift absolute position embeddings.
+        kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        if per_token:
+            return self._token_logits(kwargs)
+        if self.pooling != "mean":
+            return self.hf_model(**kwargs).logits[:, 0]
+        if response_mask is None:
+            raise ValueError("mean pooling needs the response mask from the collator")
+        hidden = self.hf_model(**kwargs, output_hidden_states=True).hidden_states[-1]
+        weights = response_mask.to(hidden.dtype).unsqueeze(-1)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+        return score_head(self.hf_model)(pooled)[:, 0]
+
+    def _token_logits(self, kwargs: dict[str, Any]) -> torch.Tensor:
+        hf = self.hf_model
+        base = getattr(hf, hf.base_model_prefix)
+        hidden = base(**kwargs).last_hidden_state
+        pooler = getattr(base, "pooler", None)
+        if self.is_encoder and pooler is not None and hasattr(pooler, "dense"):
+            hidden = pooler.activation(pooler.dense(hidden))
+        return score_head(hf)(hidden)[..., 0]
+
+
+def score_head(hf_model: nn.Module) -> nn.Module:
+    """The linear scalar head: ``score`` on decoders, ``classifier`` on BERT-like encoders."""
+    for name in ("score", "classifier"):
+        head = getattr(hf_model, name, None)
+        if isinstance(head, nn.Linear):
+            return head
+    raise ValueError(
+        f"{type(hf_model).__name__} has no plain linear head (score/classifier); use --pooling last or cls"
+    )
+
+
+def shared_prefix_support(model: Any) -> tuple[bool, str]:
+    """Whether `model` (a RewardModel, possibly DDP-wrapped) can use the packed path, and why."""
+    model = getattr(model, "module", model)
+    config = inner_hf(model).config
+    if model.is_encoder:
+        return False, "encoders attend bidirectionally: the prompt's states depend on the response"
+    if model.pooling not in ("last", "mean"):
+        return False, f"pooling {model.pooling!r} reads a position the packed row does not keep per response"
+    if config.model_type not in VERIFIED_MODEL_TYPES:
+        return (
+            False,
+            f"model type {config.model_type!r} is not verified for 4D masks ({VERIFIED_MODEL_TYPES})",
+        )
+    windowed = {t for t in getattr(config, "layer_types", None) or ()} - {"full_attention"}
+    if windowed:
+        return False, f"layers with {sorted(windowed)} need their window in the mask; not built here"
+    attn = getattr(config, "_attn_implementation", None) or "eager"
+    if attn not in MASK_ATTENTION:
+        return False, f"attention {attn!r} ignores a custom 4D mask; load with attn_implementation='sdpa'"
+    return True, f"{config.model_type} with {attn} attention takes a 4D mask and position ids"
+
+
+def shared_prefix_rewards(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Rewards (N,) for a batch from `collate_shared_prefix` / `pack_groups`, one per response in group
+    order: what ``model(**collate_groups(...))`` returns for the same groups.
+
+    Goes through ``model.__call__`` (`RewardModel.forward` dispatches on ``packed``), so a DDP or
+    accelerate wrapper sees the forward and synchronises gradients as usual.
+    """
+    return model(batch["input_ids"], batch["attention_mask"], packed=batch)
+
+
+def packed_forward(model: RewardModel, packed: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The backbone over packed rows, then the model's pooling and head per response (N,)."""
+    import torch
+
+    ok, why = shared_prefix_support(model)
+    if not ok:
+        raise ValueError(f"shared-prefix forward not available: {why}; use the plain (padded) batch")
+    inner = inner_hf(model)
+    base = getattr(inner, inner.base_model_prefix)
+    dtype = base.get_input_embeddings().weight.dtype
+    mask = packed["attention_mask"]
+    if getattr(inner.config, "_attn_implementation", None) != "sdpa":
+        # eager adds the mask to the scores: additive form, 0 = attend, dtype min = blocked. sdpa takes
+        # the boolean one as is (True = attend), which CPU runs ~25% faster than an additive float mask.
+        bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+        mask = bias.masked_fill_(~mask, torch.finfo(dtype).min)
+    hidden = base(
+        input_ids=packed["input_ids"], attention_mask=mask, position_ids=packed["position_ids"]
+    ).last_hidden_state
+    flat = hidden.reshape(-1, hidden.shape[-1])
+    if model.pooling == "mean":
+        owner = packed["mean_owner"]
+        n = packed["pool_index"].shape[0]
+        sums = flat.new_zeros((n, flat.shape[-1])).index_add(0, owner, flat[packed["mean_index"]])
+        counts = torch.bincount(owner, minlength=n).clamp(min=1).to(flat.dtype)
+        pooled = sums / counts[:, None]
+    else:
+        pooled = flat[packed["pool_index"]]
+    return inner.score(pooled)[:, 0]
+
+
+def inner_hf(model: Any) -> Any:
+    """The transformers model inside a RewardModel, looking through a PEFT wrapper (LoRA layers are
+    injected in place, and the saved head is a callable wrapper, so both still apply)."""
+    hf = model.hf_model
+    return hf.get_base_model() if hasattr(hf, "get_base_model") else hf

@@ -1,0 +1,160 @@
+"""The saved reward model: a standard Hugging Face folder (config, weights, tokenizer) plus rewardlab.json.
+
+`ModelCard` is what rewardlab.json records next to the weights; `save_reward_model` writes the folder,
+`load_reward_model` reads it back and checks the card (version, pooling, pad token against the config)
+so a mismatch fails with the reason instead of scoring at the wrong token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rewardlab.data.encoding import TextEncoder
+from rewardlab.model.reward_model import POOLINGS, RewardModel
+
+log = logging.getLogger(__name__)
+
+CARD_NAME = "rewardlab.json"
+CARD_VERSION = 1
+
+
+@dataclass
+class ModelCard:
+    """What `rewardlab.json` records next to the weights; `load_reward_model` checks it."""
+
+    format_version: int = CARD_VERSION
+    base_model: str = ""
+    pooling: str = "last"
+    is_encoder: bool = False
+    padding_side: str = "right"
+    max_length: int = 512
+    truncation: str = "left"
+    append_eos: bool = True
+    reward_mean: float = 0.0
+    reward_std: float = 1.0
+    reward_stats_from: str = ""
+    """Which data the mean/std were computed on (rewards are shift-invariant; the server may normalise)."""
+    data_hash: str = ""
+    objective: str = "pairs"
+    """What trained the head: pairs (Bradley-Terry), steps (a process reward model), outcome (pointwise)."""
+    step_marker: str = ""
+    """PRMs only: the special token that ends each step; the step's score is the head's logit there."""
+    step_scores: str = ""
+    """PRMs only: how to read step scores with plain transformers (rewardlab: Scorer.score_steps)."""
+    train_metrics: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        Path(path, CARD_NAME).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelCard:
+        file = Path(path, CARD_NAME)
+        try:
+            raw = json.loads(file.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{file} is not valid JSON ({e}); re-save the model with rewardlab") from e
+        if raw.get("format_version", 0) > CARD_VERSION:
+            raise ValueError(
+                f"{file} has format_version {raw['format_version']}, newer than this rewardlab "
+                f"understands ({CARD_VERSION}); upgrade rewardlab"
+            )
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            log.warning("%s: ignoring unknown fields %s", file, sorted(unknown))
+        card = cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
+        if card.pooling not in POOLINGS[1:]:
+            raise ValueError(f"{file}: pooling {card.pooling!r} is not one of {POOLINGS[1:]}")
+        return card
+
+
+def unwrap_hf_model(model: RewardModel) -> nn.Module:
+    """The plain transformers model, with LoRA adapters merged in."""
+    hf = model.hf_model
+    if hasattr(hf, "merge_and_unload"):
+        import copy
+
+        hf = copy.deepcopy(hf).merge_and_unload()
+    return hf
+
+
+def save_reward_model(
+    model: RewardModel,
+    encoder: TextEncoder,
+    card: ModelCard,
+    path: str | Path,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Write a standard HF folder (weights, config, tokenizer) plus rewardlab.json.
+
+    `state_dict` holds the full weights when `model`'s own are sharded (FSDP, DeepSpeed ZeRO-3): the
+    ``accelerator.get_state_dict(model)`` that every process gathered, keyed as `RewardModel`'s.
+    """
+    import accelerate
+    import transformers
+
+    import rewardlab
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    hf = unwrap_hf_model(model)
+    hf.config.num_labels = 1
+    if state_dict is not None:
+        if hf is not model.hf_model:
+            raise ValueError(
+                "--lora-r models cannot be saved from sharded weights (FSDP, ZeRO-3); use DDP or ZeRO-2"
+            )
+        state_dict = {k.removeprefix("hf_model."): v for k, v in state_dict.items()}
+    hf.save_pretrained(path, safe_serialization=True, state_dict=state_dict)
+    encoder.tokenizer.save_pretrained(path)
+    card.versions = {
+        "rewardlab": rewardlab.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "accelerate": accelerate.__version__,
+    }
+    card.save(path)
+
+
+def load_reward_model(
+    path: str | Path, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+) -> tuple[RewardModel, TextEncoder, ModelCard]:
+    """Load a folder written by `save_reward_model` (checks rewardlab.json and says what is wrong)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"reward model folder not found: {path}")
+    if not (path / CARD_NAME).exists():
+        raise FileNotFoundError(
+            f"{path} has no {CARD_NAME}: it was not saved by rewardlab. Train with `rewardlab train` "
+            "or load it with transformers directly"
+        )
+    card = ModelCard.load(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    hf_model = AutoModelForSequenceClassification.from_pretrained(path, dtype=dtype or torch.float32)
+    if hf_model.config.num_labels != 1:
+        raise ValueError(f"{path}: config.num_labels is {hf_model.config.num_labels}, a reward model has 1")
+    if hf_model.config.pad_token_id is None or hf_model.config.pad_token_id != tokenizer.pad_token_id:
+        raise ValueError(
+            f"{path}: config.pad_token_id ({hf_model.config.pad_token_id}) does not match the tokenizer's "
+            f"pad token ({tokenizer.pad_token_id}); the reward would be read at the wrong token"
+        )
+    tokenizer.padding_side = card.padding_side
+    encoder = TextEncoder(
+        tokenizer,
+        max_length=card.max_length,
+        truncation=card.truncation,
+        is_encoder=card.is_encoder,
+        append_eos=card.append_eos,
+    )
+    model = RewardModel(hf_model, card.pooling, card.is_encoder).eval()
+    if device is not None:
+        model.to(device)
+    return model, encoder, card

@@ -1,0 +1,1 @@
+"""The reward server: FastAPI app, micro-batching, request schema, a client."""

@@ -1,0 +1,1 @@
+"""Training a reward model: set-up (run.py), the one loop (loop.py), objectives, checkpoints, ensembles."""
