@@ -510,8 +510,8 @@ def test_a_row_of_another_format_is_an_error_unless_the_format_is_forced(tmp_pat
     ]
     message = problem(tmp_path, rows)
     assert (
-        f"{tmp_path / 'bad.jsonl'}:2: row looks like format 'ranking' (it has 'responses' and 'ranking'; keys prompt, "
-        "responses, ranking) "
+        f"{tmp_path / 'bad.jsonl'}:2: row looks like format 'ranking' (it has 'responses' and 'ranking'; "
+        "keys prompt, responses, ranking) "
         f"but the file's first row ({tmp_path / 'bad.jsonl'}:1) is 'pairs'"
     ) in message
     # Forced, every row is read as 'pairs', so the ranking row's missing fields are reported.

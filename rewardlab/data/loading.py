@@ -29,7 +29,7 @@ from rewardlab.data.formats import (
     detect_format,
     why_format,
 )
-from rewardlab.data.readers import read_rows
+from rewardlab.data.readers import read_rows, shown_keys
 from rewardlab.data.types import DataError, DataSummary, PreferenceGroup, Text
 
 MAX_ERRORS = 20
@@ -95,7 +95,7 @@ def iter_preferences(
         if not summary.format:  # the first readable row fixes the file's format
             if detected is None:
                 raise DataError(
-                    f"{source}: cannot tell the format from keys {_keys(row)}; expected one of: "
+                    f"{source}: cannot tell the format from keys {shown_keys(row)}; expected one of: "
                     f"{describe_formats()}. Rename the fields, or pass --format"
                 )
             summary.format, first_source = detected, source
@@ -103,7 +103,7 @@ def iter_preferences(
             expects = ", ".join(EXPECTED_KEYS[summary.format])
             problem(
                 f"{source}: row looks like format '{detected}' ({why_format(row, detected)}; keys "
-                f"{_keys(row)}) but the file's first row ({first_source}) is '{summary.format}', which "
+                f"{shown_keys(row)}) but the file's first row ({first_source}) is '{summary.format}', which "
                 f"expects {expects}; one file holds one format: fix or split the file, or pass --format"
             )
             continue
@@ -188,7 +188,3 @@ def update_data_hash(digest: Any, group: PreferenceGroup) -> None:
 
 def _canonical(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
-
-
-def _keys(row: dict) -> str:
-    return ", ".join(str(k) for k in row) or "(none)"

@@ -199,7 +199,8 @@ def _too_long(loc: str, text: str, e: ValueError, document: bool = False) -> Dat
     """The error for an integer longer than Python reads (`sys.get_int_max_str_digits`), at its line."""
     import re
 
-    match = re.search(rf"\d{{{sys.get_int_max_str_digits() + 1},}}", text)
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()  # Python >= 3.10.7
+    match = re.search(rf"\d{{{limit + 1},}}", text)
     line = text.count("\n", 0, match.start()) + 1 if match else 1
     where = f"{loc}:{line}" if document else loc
     return DataError(f"{where}: a number too long to read ({e}); write it as a float or a string")
@@ -285,6 +286,13 @@ def _utf8_error(loc: str, raw: bytes, e: UnicodeDecodeError) -> DataError:
         f"{loc}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {column}); re-save the file as UTF-8, "
         "e.g. `iconv -f latin1 -t utf-8 IN > OUT`"
     )
+
+
+def shown_keys(row: dict) -> str:
+    """A row's keys for an error message, comma-separated; a key holding a line break or other control
+    character is shown escaped, so one problem stays on one line of the message."""
+    shown = [key if str(key).isprintable() else json.dumps(str(key))[1:-1] for key in map(str, row)]
+    return ", ".join(shown) or "(none)"
 
 
 def json_type(value: object) -> str:

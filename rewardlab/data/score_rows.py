@@ -10,7 +10,7 @@ Other fields are carried through to the output untouched.
 from __future__ import annotations
 
 from rewardlab.data.formats import check_messages
-from rewardlab.data.readers import json_type, read_rows
+from rewardlab.data.readers import json_type, read_rows, shown_keys
 from rewardlab.data.types import DataError, Text
 
 
@@ -43,7 +43,7 @@ def score_inputs(row: dict, where: str) -> tuple[Text, Text]:
         return "", _text(row["text"], "text", where, messages=False)
     raise DataError(
         f"{where}: no field to score; give prompt+response (or completion), messages, or text "
-        f"(found: {', '.join(sorted(row)) or 'nothing'})"
+        f"(found: {shown_keys(dict.fromkeys(sorted(row))) if row else 'nothing'})"
     )
 
 
