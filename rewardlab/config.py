@@ -162,8 +162,8 @@ class TrainConfig:
         check_choices(self)
         for name in ("max_length", "batch_size", "grad_accum"):
             check_range(self, name, low=1)
-        for name in ("epochs", "lr"):
-            check_range(self, name, low=0, low_open=True)
+        check_range(self, "epochs", low=0, low_open=True)
+        check_range(self, "lr", low=0)  # 0 is a no-op run, which tests use to keep a model as it is
         for name in ("max_steps", "eval_every", "save_every", "freeze_layers", "lora_r", "demo_prompts"):
             check_range(self, name, low=0)
         for name in ("weight_decay", "max_grad_norm", "centering"):

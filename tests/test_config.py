@@ -99,7 +99,6 @@ def test_batch_size_zero_is_refused_by_the_cli_naming_the_flag():
         ({"grad_accum": 0}, "--grad-accum"),
         ({"max_length": 0}, "--max-length"),
         ({"epochs": 0.0}, "--epochs"),
-        ({"lr": 0.0}, "--lr"),
         ({"lr": -1e-4}, "--lr"),
         ({"lr": float("nan")}, "--lr"),
         ({"eval_fraction": 1.0}, "--eval-fraction"),
