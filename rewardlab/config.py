@@ -1,7 +1,11 @@
 """Training configuration: each field documented once, here; the CLI's --help is generated from it.
 
-`add_dataclass_arguments` turns a dataclass into argparse flags (``max_length`` → ``--max-length``,
-bools → ``--flag/--no-flag``), so the help text can never disagree with the code.
+`add_dataclass_flags` turns any config dataclass into argparse flags (``max_length`` →
+``--max-length``, bools → ``--flag/--no-flag``, ``Literal[...]`` fields → ``choices=``, a nested
+dataclass field → its own fields' flags), and `config_from_args` builds the config back from the
+parsed namespace, so the help text can never disagree with the code. Every config checks itself in
+`__post_init__` (`check_choices`, `ConfigError`): a bad value or combination fails when the config is
+built, naming the flag and the valid values, before any model or accelerator is set up.
 """
 
 from __future__ import annotations
@@ -9,15 +13,48 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 
-def doc(text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
-    return field(default=default, metadata={"help": text}, **kw)
+class ConfigError(ValueError):
+    """A config value or combination that cannot work; the message names the flag and what it accepts."""
+
+
+def doc(
+    text: str,
+    default: Any = dataclasses.MISSING,
+    *,
+    flag: str | None = None,
+    short: str | None = None,
+    positional: bool = False,
+    sep: str | None = None,
+    **kw: Any,
+) -> Any:
+    """A dataclass field documented once: `text` is its --help.
+
+    `flag` overrides the generated ``--field-name`` (kept for flags older than their field's name),
+    `short` adds an alias such as ``-o``, `positional` makes it a positional argument, and `sep` reads
+    a list field from one string split at `sep` (``--fit bon,rl``); other list fields are repeatable
+    flags (``--proxy a --proxy b``), or ``nargs="+"`` when positional.
+    """
+    meta = {"help": text, "flag": flag, "short": short, "positional": positional, "sep": sep}
+    if default is dataclasses.MISSING:
+        return field(metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+PAIR_FORMATS = ("pairs", "transcript", "conversational", "ranking", "ratings")
+"""--format values for --objective pairs (rewardlab.data.formats.FORMATS)."""
+STEP_FORMATS = ("stepwise", "prm800k", "math_shepherd")
+"""--format values for --objective steps/outcome (rewardlab.data.steps.STEP_FORMATS)."""
+DataFormat = Literal[
+    "pairs", "transcript", "conversational", "ranking", "ratings", "stepwise", "prm800k", "math_shepherd"
+]
 
 
 @dataclass
@@ -36,17 +73,17 @@ class TrainConfig:
     test_data: str | None = doc(
         "Final test preferences, scored once at the end with the selected model (never used to select).", None
     )
-    format: str | None = doc(
+    format: DataFormat | None = doc(
         "Data format override: pairs, transcript, conversational, ranking, ratings; for --objective "
         "steps/outcome: stepwise, prm800k, math_shepherd (docs/prm.md). Empty: detect.",
         None,
     )
-    objective: str = doc(
+    objective: Literal["pairs", "steps", "outcome"] = doc(
         "pairs: Bradley-Terry on preferences. steps: a process reward model, per-step BCE read at the step "
         "marker. outcome: an outcome reward model, BCE of the solution reward on its outcome label.",
         "pairs",
     )
-    prm800k_neutral: str = doc(
+    prm800k_neutral: Literal["positive", "negative", "drop"] = doc(
         "PRM800K's neutral (0) rating becomes: positive (Lightman et al.), negative, or drop (no label).",
         "positive",
     )
@@ -59,11 +96,11 @@ class TrainConfig:
         "(minilm = all-MiniLM-L6-v2, smollm2 = SmolLM2-135M-Instruct GGUF).",
         "minilm",
     )
-    pooling: str = doc(
+    pooling: Literal["auto", "last", "cls", "mean"] = doc(
         "auto (cls for encoders, last for decoders), last, cls or mean (over response tokens).", "auto"
     )
     max_length: int = doc("Token budget per (prompt, response), special tokens included.", 256)
-    truncation: str = doc(
+    truncation: Literal["left", "right"] = doc(
         "left: keep the response, cut the prompt from the left (default). right: cut the end of the text.",
         "left",
     )
@@ -75,7 +112,7 @@ class TrainConfig:
     weight_decay: float = doc("AdamW weight decay.", 0.0)
     warmup_ratio: float = doc("Fraction of steps with linear warmup before the cosine decay.", 0.05)
     max_grad_norm: float = doc("Gradient clipping norm (0: off).", 1.0)
-    loss: str = doc(
+    loss: Literal["bt", "plackett_luce"] = doc(
         "bt: Bradley-Terry averaged over each prompt's pairs (K-wise). plackett_luce: full-ranking "
         "likelihood for ranking rows without ties (other rows fall back to bt).",
         "bt",
@@ -91,7 +128,9 @@ class TrainConfig:
     save_every: int = doc("Write a resumable checkpoint every N optimizer steps (0: only at epoch ends).", 0)
     resume: str | None = doc("Resume from a checkpoint folder, or 'latest' under --output-dir.", None)
     seed: int = doc("Seed for data order, initialisation and the train/eval split.", 0)
-    mixed_precision: str = doc("auto (bf16 where the device runs it fast), bf16, fp16 or no.", "auto")
+    mixed_precision: Literal["auto", "bf16", "fp16", "no"] = doc(
+        "auto (bf16 where the device runs it fast), bf16, fp16 or no.", "auto"
+    )
     freeze_layers: int = doc("Freeze the embeddings and the bottom N transformer layers.", 0)
     lora_r: int = doc("LoRA rank (0: full fine-tuning). The scalar head is always trained in full.", 0)
     gradient_checkpointing: bool = doc("Recompute activations in backward to save memory.", False)
@@ -119,8 +158,100 @@ class TrainConfig:
         False,
     )
 
+    def __post_init__(self) -> None:
+        check_choices(self)
+        for name in ("max_length", "batch_size", "grad_accum"):
+            check_range(self, name, low=1)
+        check_range(self, "epochs", low=0, low_open=True)
+        check_range(self, "lr", low=0)  # 0 is a no-op run, which tests use to keep a model as it is
+        for name in ("max_steps", "eval_every", "save_every", "freeze_layers", "lora_r", "demo_prompts"):
+            check_range(self, name, low=0)
+        for name in ("weight_decay", "max_grad_norm", "centering"):
+            check_range(self, name, low=0)
+        check_range(self, "eval_fraction", low=0, high=1)
+        check_range(self, "warmup_ratio", low=0, high=1)
+        check_range(self, "label_smoothing", low=0, high=0.5)
+        formats = PAIR_FORMATS if self.objective == "pairs" else STEP_FORMATS
+        if self.format is not None and self.format not in formats:
+            raise ConfigError(
+                f"--format {self.format} is not a format of --objective {self.objective}; "
+                f"it takes one of {', '.join(formats)}"
+            )
+        if self.objective != "pairs" and self.data is None:
+            raise ConfigError(
+                f"--objective {self.objective} needs --data with step-labelled solutions (docs/prm.md); "
+                "build some from GSM8K with `rewardlab prm build-gsm8k`"
+            )
+        if self.objective == "steps" and self.lora_r:
+            raise ConfigError(
+                "--lora-r is not supported with --objective steps yet; use --freeze-layers instead"
+            )
+        if self.stream and (self.objective != "pairs" or self.data is None):
+            raise ConfigError(
+                "--stream reads --data of preferences (--objective pairs); drop --stream otherwise"
+            )
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
+
+
+# --- checks every config's __post_init__ uses ----------------------------------------------------------
+
+
+def flag_name(f: dataclasses.Field) -> str:
+    """The command-line flag of a field: its `doc(flag=...)`, else ``--field-name``."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _field(obj: Any, name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(obj) if f.name == name)
+
+
+def _choices(tp: Any) -> tuple | None:
+    """The values of a ``Literal[...]`` (or ``Literal[...] | None``) annotation; None for other types."""
+    tp = _base_type(tp)
+    return typing.get_args(tp) if typing.get_origin(tp) is Literal else None
+
+
+def check_choices(obj: Any) -> None:
+    """Raise ConfigError for the first `Literal` field of a config whose value is not one of its choices."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        choices = _choices(hints[f.name])
+        value = getattr(obj, f.name)
+        if choices is None or value in choices or (value is None and _optional(hints[f.name])):
+            continue
+        raise ConfigError(f"{flag_name(f)} must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+def check_range(
+    obj: Any,
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+) -> None:
+    """Raise ConfigError unless ``low <= value < high`` (``low < value`` with `low_open`); None passes."""
+    value = getattr(obj, name)
+    if value is None:
+        return
+    flag = flag_name(_field(obj, name))
+    if isinstance(value, float) and math.isnan(value):
+        raise ConfigError(f"{flag} must be a number, got nan")
+    if low is not None and (value <= low if low_open else value < low):
+        need = f"greater than {low:g}" if low_open else f"at least {low:g}"
+        raise ConfigError(f"{flag} must be {need}, got {value}")
+    if high is not None and value >= high:
+        raise ConfigError(f"{flag} must be below {high:g}, got {value}")
+
+
+# --- flags from fields ---------------------------------------------------------------------------------
+
+
+def _optional(tp: Any) -> bool:
+    is_union = isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union
+    return is_union and type(None) in typing.get_args(tp)
 
 
 def _base_type(tp: Any) -> Any:
@@ -130,28 +261,125 @@ def _base_type(tp: Any) -> Any:
     return tp
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one flag per dataclass field, with the field's documentation as help."""
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """Add one flag per field of the config dataclass `cls` (recursing into dataclass-typed fields).
+
+    The field's `doc` text is the help; bools get ``--flag/--no-flag``; ``Literal[...]`` fields get
+    ``choices=`` (argparse then refuses a bad value itself, exit code 2, listing the choices); fields
+    without a default are required. `config_from_args` reads the namespace back.
+    """
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
+        if f.name in skip:
+            continue
         tp = _base_type(hints[f.name])
-        help_text = f.metadata.get("help", "")
-        if tp is bool:
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text
-            )
-        else:
-            default = f.default
-            shown = f" (default: {default})" if default not in (None, "") else ""
-            parser.add_argument(
-                flag, type=tp, default=default, help=help_text + shown, metavar=f.name.upper()
-            )
+        if dataclasses.is_dataclass(tp):
+            add_dataclass_flags(parser, tp, skip)
+            continue
+        parser.add_argument(*_names(f), **_argument(f, tp, _choices(hints[f.name])))
 
 
-def from_namespace(cls: type, ns: argparse.Namespace) -> Any:
-    return cls(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(cls)})
+def _names(f: dataclasses.Field) -> list[str]:
+    if f.metadata.get("positional"):
+        return [f.name]
+    short = f.metadata.get("short")
+    return [short, flag_name(f)] if short else [flag_name(f)]
+
+
+def _argument(f: dataclasses.Field, tp: Any, choices: tuple | None) -> dict[str, Any]:
+    help_text = f.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
+    default = _default(f)
+    kw: dict[str, Any] = {"help": help_text}
+    if not f.metadata.get("positional"):
+        kw["dest"] = f.name
+        if default is dataclasses.MISSING:
+            kw["required"] = True
+    if tp is bool:
+        return {**kw, "action": argparse.BooleanOptionalAction, "default": default}
+    if typing.get_origin(tp) is list:
+        item = typing.get_args(tp)[0] if typing.get_args(tp) else str
+        sep = f.metadata.get("sep")
+        if sep:  # one string, split: the default is shown as it would be typed
+            shown = sep.join(map(str, default)) if isinstance(default, list) else default
+            kw["help"] = help_text + f" (default: {shown})"
+            return {**kw, "type": _split(sep, item), "default": default, "metavar": f.name.upper()}
+        if f.metadata.get("positional"):
+            return {**kw, "nargs": "+", "type": item}
+        shown = f" (repeatable; default: {', '.join(map(str, default))})" if default else " (repeatable)"
+        return {**kw, "help": help_text + shown, "action": "append", "type": item, "default": None}
+    if default is not dataclasses.MISSING:
+        kw["default"] = default
+        if default not in (None, ""):
+            kw["help"] = help_text + f" (default: {default})"
+    if choices is not None:
+        return {**kw, "type": type(choices[0]), "choices": choices, "metavar": "{" + ",".join(choices) + "}"}
+    if f.metadata.get("positional"):
+        return {**kw, "type": tp}
+    return {**kw, "type": tp, "metavar": f.name.upper()}
+
+
+def _split(sep: str, item: type) -> Any:
+    def parse(text: str) -> list:
+        return [item(part) for part in text.split(sep) if part]
+
+    parse.__name__ = f"{item.__name__} list"  # argparse names the type in "invalid ... value"
+    return parse
+
+
+def config_from_args(cls: type, args: argparse.Namespace) -> Any:
+    """Build the config `cls` from flags added by `add_dataclass_flags` (its __post_init__ checks them).
+
+    A repeatable list flag given no times takes the field's default.
+    """
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        tp = _base_type(hints[f.name])
+        if dataclasses.is_dataclass(tp):
+            values[f.name] = config_from_args(tp, args)
+            continue
+        if not hasattr(args, f.name):
+            continue  # a field the parser skipped keeps its default
+        value = getattr(args, f.name)
+        if value is None and typing.get_origin(tp) is list and _default(f) is not dataclasses.MISSING:
+            value = _default(f)
+        values[f.name] = value
+    return cls(**values)
+
+
+add_dataclass_arguments = add_dataclass_flags
+"""The former name of `add_dataclass_flags`, kept for callers."""
+from_namespace = config_from_args
+"""The former name of `config_from_args`, kept for callers."""
 
 
 def save_config(cfg: Any, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    Path(path).write_text(json.dumps(finite_json(dataclasses.asdict(cfg)), indent=2, allow_nan=False) + "\n")
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with every non-finite float (inf, -inf, nan) replaced by None, recursively.
+
+    json.dumps writes those as the tokens `Infinity` and `NaN`, which are not JSON: strict readers
+    (jq, JavaScript, pandas with some engines) reject the whole file. null says "no number" honestly.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One line of strict JSON for a metrics log (metrics.jsonl): non-finite numbers become null."""
+    return json.dumps(finite_json(record), allow_nan=False)

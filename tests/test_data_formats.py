@@ -483,7 +483,7 @@ def test_errors_are_collected_up_to_twenty_in_one_message(tmp_path):
     with path.open("a") as f:
         f.write("{broken\n")
     message = problem_at(path)
-    assert message.startswith(f"{path}: 25 problem(s) in the data; nothing was trained.")
+    assert message.startswith(f"{path}: 25 problem(s) in the data, so none of it was used.")
     assert message.count("field 'rejected' is missing") == 20 and f"{path}:2: field 'rejected'" in message
     assert message.endswith("... and 5 more")
 
@@ -510,7 +510,8 @@ def test_a_row_of_another_format_is_an_error_unless_the_format_is_forced(tmp_pat
     ]
     message = problem(tmp_path, rows)
     assert (
-        f"{tmp_path / 'bad.jsonl'}:2: row looks like format 'ranking' (keys prompt, responses, ranking) "
+        f"{tmp_path / 'bad.jsonl'}:2: row looks like format 'ranking' (it has 'responses' and 'ranking'; "
+        "keys prompt, responses, ranking) "
         f"but the file's first row ({tmp_path / 'bad.jsonl'}:1) is 'pairs'"
     ) in message
     # Forced, every row is read as 'pairs', so the ranking row's missing fields are reported.

@@ -111,7 +111,7 @@ def test_bad_rows_raise_with_file_line_and_leave_no_cache(tiny_backbone, tmp_pat
     with pytest.raises(DataError) as err:
         open_token_cache(data, _encoder(tiny_backbone, "llama"), cache_dir=tmp_path / "c")
     assert f"{data}:3: field 'chosen' must be a string" in str(err.value)
-    assert "nothing was trained" in str(err.value)
+    assert "none of it was used" in str(err.value)
     assert not [p for p in (tmp_path / "c").iterdir() if p.is_dir()]
 
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewardlab.bon.answers import final_number, gsm8k_correct  # noqa: F401  (public here too)
+from rewardlab.config import ConfigError, check_range, doc
 from rewardlab.progress import Reporter
 
 DEMO_PROMPT_SETS = ("demo-pool", "demo-test", "demo-eval")
@@ -92,17 +93,25 @@ def read_candidates(path: str | Path) -> list[Candidates]:
 
 @dataclass
 class Sampling:
-    """How candidates are generated."""
+    """How candidates are generated (the sampling flags of `rewardlab bon`)."""
 
-    policy: str = "demo"
-    """'demo' (the demo task's policy), or a causal LM: folder, hub name, .gguf file, or 'smollm2'."""
-    n: int = 16
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
-    seed: int = 0
-    style: str = "default"
-    """Demo policy only: a STYLES preset of rewardlab.demo.policy."""
+    policy: str = doc(
+        "demo (the demo task's policy) or a causal LM: folder, hub name, .gguf, or smollm2.", "demo"
+    )
+    n: int = doc("Candidates generated per prompt.", 16)
+    temperature: float = doc("Sampling temperature.", 1.0)
+    top_p: float = doc("Nucleus sampling (LM policies).", 1.0)
+    max_new_tokens: int = doc("LM policies: tokens per response.", 256)
+    seed: int = doc("Sampling seed (each prompt derives its own).", 0)
+    style: str = doc("Demo policy style preset (rewardlab.demo.policy.STYLES).", "default")
+
+    def __post_init__(self) -> None:
+        check_range(self, "n", low=1)
+        check_range(self, "temperature", low=0)
+        check_range(self, "top_p", low=0, low_open=True)
+        if self.top_p > 1:
+            raise ConfigError(f"--top-p must be at most 1, got {self.top_p}")
+        check_range(self, "max_new_tokens", low=1)
 
 
 def _prompt_seed(seed: int, prompt: str) -> int:
@@ -217,32 +226,6 @@ def generate_lm(
 
 
 # --- gold sources ----------------------------------------------------------------------------------
-
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def final_number(text: str) -> float | None:
-    """The answer a response commits to: the number after '####' or 'answer is', else the last number."""
-    for marker in ("####", "answer is", "Answer:"):
-        if marker in text:
-            found = _NUMBER.findall(text.rsplit(marker, 1)[1])
-            if found:
-                return _to_float(found[0])
-    found = _NUMBER.findall(text)
-    return _to_float(found[-1]) if found else None
-
-
-def _to_float(s: str) -> float | None:
-    try:
-        return float(s.replace(",", ""))
-    except ValueError:
-        return None
-
-
-def gsm8k_correct(response: str, reference: str) -> float:
-    """1.0 when the response's final number equals the reference's (a GSM8K answer ends in '#### N')."""
-    want, got = final_number(reference), final_number(response)
-    return float(want is not None and got is not None and abs(want - got) < 1e-6)
 
 
 def gold_scores(
@@ -363,22 +346,28 @@ def write_rows(rows: Sequence[BonRow], path: str | Path) -> None:
 
 @dataclass
 class BonConfig:
-    """Everything `rewardlab bon` needs."""
+    """Everything `rewardlab bon` needs; each field is a flag (`rewardlab.config.add_dataclass_flags`)."""
 
-    model: str
-    """Reward-model or ensemble folder that picks the best candidate."""
-    output: str
-    candidates: str | None = None
-    """JSONL of candidates; when empty, generate them with `sampling` for `prompts`."""
-    prompts: str = "demo-pool"
-    limit: int = 0
-    """Use only the first `limit` prompts (0: all)."""
+    model: str = doc("Reward-model folder or ensemble folder (ensemble.json) that picks.", positional=True)
+    output: str = doc("Output JSONL: all scores, the pick, gold if any.", short="-o")
+    candidates: str | None = doc(
+        "JSONL of candidates ({prompt, responses} or {prompt, response} rows); skips generation.", None
+    )
+    prompts: str = doc(
+        "demo-pool, demo-test, demo-eval, or a JSONL with 'prompt' (or GSM8K 'question'/'answer').",
+        "demo-pool",
+    )
+    limit: int = doc("Use the first N prompts only (0: all).", 0)
     sampling: Sampling = field(default_factory=Sampling)
-    cache_dir: str = "runs/bon-cache"
-    gold: str | None = None
-    """Gold source for the study: 'demo', 'gsm8k', or a reward-model folder (None: no gold)."""
-    device: str | None = None
-    bf16: bool = False
+    cache_dir: str = doc("Where LM generations are cached.", "runs/bon-cache")
+    gold: str | None = doc(
+        "Gold scores for `rewardlab overopt`: demo, gsm8k, or a 'gold' reward-model folder.", None
+    )
+    device: str | None = doc("cpu, cuda, mps (default: best available).", None)
+    bf16: bool = doc("Score under bf16 autocast.", False)
+
+    def __post_init__(self) -> None:
+        check_range(self, "limit", low=0)
 
 
 @dataclass

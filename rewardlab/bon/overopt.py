@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rewardlab.config import ConfigError, check_range, doc
+
 FORMS = ("bon", "rl")
 
 
@@ -343,19 +345,38 @@ def write_json(curves: Sequence[Curve], path: str | Path, extra: dict | None = N
 
 @dataclass
 class OveroptConfig:
-    """Everything `rewardlab overopt` needs."""
+    """Everything `rewardlab overopt` needs; each field is a flag (`rewardlab.config.add_dataclass_flags`)."""
 
-    pools: list[str]
-    """`rewardlab bon` outputs with gold scores: 'PATH', 'NAME=PATH', or 'NAME=PATH@PROXY' to use that one
-    proxy for this file instead of `proxies` (e.g. 'single=ens.jsonl@member:0')."""
-    proxies: list[str] = field(default_factory=lambda: ["scores"])
-    """Which proxy picks the best: 'scores', 'member:K', 'mean', 'min', 'uwo' (see `proxy_scores`)."""
-    lam: float = 1.0
-    max_n: int | None = None
-    forms: list[str] = field(default_factory=lambda: ["bon"])
-    out_dir: str = "runs/overopt"
-    title: str = ""
-    n_boot: int = 1000
+    pools: list[str] = doc(
+        "`rewardlab bon` outputs with gold scores: PATH, NAME=PATH, or NAME=PATH@PROXY (that one proxy "
+        "for this file instead of --proxy, e.g. single=ens.jsonl@member:0).",
+        positional=True,
+    )
+    proxies: list[str] = doc(
+        "Proxy that picks: scores, member:K, mean, min, uwo, gold (oracle); see `proxy_scores`.",
+        flag="--proxy",
+        default_factory=lambda: ["scores"],
+    )
+    lam: float = doc("λ of the uwo rule (mean - λ·variance).", 1.0)
+    max_n: int | None = doc("Largest n (default: the pool size).", None)
+    forms: list[str] = doc(
+        "Fitted forms, comma-separated: bon (d(α-βd)), rl (d(α-β log d)).",
+        flag="--fit",
+        sep=",",
+        default_factory=lambda: ["bon"],
+    )
+    out_dir: str = doc("Where overopt.png and overopt.json go.", "runs/overopt")
+    title: str = doc("Plot title.", "")
+    n_boot: int = doc("Prompt resamples for the 95% bands.", 1000, flag="--bootstrap")
+
+    def __post_init__(self) -> None:
+        bad = [form for form in self.forms if form not in FORMS]
+        if bad or not self.forms:
+            raise ConfigError(
+                f"--fit takes a comma-separated list of {', '.join(FORMS)}; got {','.join(self.forms)!r}"
+            )
+        check_range(self, "max_n", low=1)
+        check_range(self, "n_boot", low=1)
 
 
 def run_overopt(cfg: OveroptConfig) -> list[Curve]:

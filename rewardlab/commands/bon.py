@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from rewardlab.commands.common import add_device_flags, quiet_libraries
+from rewardlab.commands.common import quiet_libraries
+from rewardlab.config import ConfigError, check_choices, doc
 
 VERBS = {
     "bon": "Best-of-N: generate or read candidates, score, pick the best (JSONL).",
@@ -23,26 +25,30 @@ VERBS = {
 EXTRA = None
 
 
+@dataclass
+class EnsembleFlags:
+    """How `rewardlab ensemble train` builds its members (the flags it adds to `rewardlab train`'s)."""
+
+    k: int = doc("Number of members.", 3)
+    how: Literal["seeds", "bootstrap", "both"] = doc(
+        "seeds (seed+i, same data), bootstrap (resampled prompts) or both.", "seeds"
+    )
+    rule: Literal["mean", "min", "uwo"] = doc("Default combination: mean, min (WCO), uwo.", "mean")
+    lam: float = doc("λ of uwo.", 1.0)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if self.k < 2:
+            raise ConfigError(f"--k {self.k}: an ensemble needs at least 2 members")
+
+
 def cmd_bon(args: argparse.Namespace) -> int:
-    from rewardlab.bon.best_of_n import BonConfig, Sampling, run_bon
+    from rewardlab.bon.best_of_n import BonConfig, run_bon
+    from rewardlab.config import config_from_args
     from rewardlab.progress import RichReporter
 
     quiet_libraries()
-    sampling = Sampling(
-        args.policy, args.n, args.temperature, args.top_p, args.max_new_tokens, args.seed, args.style
-    )
-    cfg = BonConfig(
-        args.model,
-        args.output,
-        args.candidates,
-        args.prompts,
-        args.limit,
-        sampling,
-        args.cache_dir,
-        args.gold,
-        args.device,
-        args.bf16,
-    )
+    cfg = config_from_args(BonConfig, args)
     reporter = RichReporter()
     s = run_bon(cfg, reporter)
     reporter.message(
@@ -62,19 +68,10 @@ def _fmt(x: float) -> str:
 
 def cmd_overopt(args: argparse.Namespace) -> int:
     from rewardlab.bon.overopt import OveroptConfig, run_overopt
+    from rewardlab.config import config_from_args
     from rewardlab.progress import RichReporter
 
-    forms = args.fit.split(",")
-    cfg = OveroptConfig(
-        args.pools,
-        args.proxy or ["scores"],
-        args.lam,
-        args.max_n,
-        forms,
-        args.out_dir,
-        args.title,
-        args.bootstrap,
-    )
+    cfg = config_from_args(OveroptConfig, args)
     curves = run_overopt(cfg)
     say = RichReporter().message
     for c in curves:
@@ -105,7 +102,8 @@ def cmd_ensemble_train(args: argparse.Namespace) -> int:
     quiet_libraries()
     reporter = RichReporter()
     cfg = from_namespace(TrainConfig, args)
-    result = train_ensemble(cfg, args.k, args.how, args.rule, args.lam, reporter)
+    ens = from_namespace(EnsembleFlags, args)
+    result = train_ensemble(cfg, ens.k, ens.how, ens.rule, ens.lam, reporter)
     for i, r in enumerate(result.members):
         line = r.test.line() if r.test else (r.eval.line() if r.eval else "")
         reporter.message(f"member {i} (seed {result.card.seeds[i]}): {r.wall_time_s:.0f} s; {line}")
@@ -117,76 +115,22 @@ def cmd_ensemble_train(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
-    from rewardlab.config import TrainConfig, add_dataclass_arguments
+    from rewardlab.bon.best_of_n import BonConfig
+    from rewardlab.bon.overopt import OveroptConfig
+    from rewardlab.config import TrainConfig, add_dataclass_flags
 
     p = sub.add_parser("bon", help=VERBS["bon"])
-    p.add_argument("model", help="Reward-model folder or ensemble folder (ensemble.json) that picks.")
-    p.add_argument("-o", "--output", required=True, help="Output JSONL: all scores, the pick, gold if any.")
-    p.add_argument(
-        "--candidates",
-        default=None,
-        help="JSONL of candidates ({prompt, responses} or {prompt, response} rows); skips generation.",
-    )
-    p.add_argument(
-        "--prompts",
-        default="demo-pool",
-        help="demo-pool, demo-test, demo-eval, or a JSONL with 'prompt' (or GSM8K 'question'/'answer').",
-    )
-    p.add_argument("--limit", type=int, default=0, help="Use the first N prompts only (0: all).")
-    p.add_argument(
-        "--policy",
-        default="demo",
-        help="demo (the demo task's policy) or a causal LM: folder, hub name, .gguf, or smollm2.",
-    )
-    p.add_argument("--n", type=int, default=16, help="Candidates generated per prompt.")
-    p.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature.")
-    p.add_argument("--top-p", type=float, default=1.0, help="Nucleus sampling (LM policies).")
-    p.add_argument("--max-new-tokens", type=int, default=256, help="LM policies: tokens per response.")
-    p.add_argument("--seed", type=int, default=0, help="Sampling seed (each prompt derives its own).")
-    p.add_argument(
-        "--style", default="default", help="Demo policy style preset (rewardlab.demo.policy.STYLES)."
-    )
-    p.add_argument("--cache-dir", default="runs/bon-cache", help="Where LM generations are cached.")
-    p.add_argument(
-        "--gold",
-        default=None,
-        help="Gold scores for `rewardlab overopt`: demo, gsm8k, or a 'gold' reward-model folder.",
-    )
-    add_device_flags(p)
+    add_dataclass_flags(p, BonConfig)
     p.set_defaults(func=cmd_bon)
 
     p = sub.add_parser("overopt", help=VERBS["overopt"])
-    p.add_argument(
-        "pools",
-        nargs="+",
-        help="`rewardlab bon` outputs with gold scores: PATH, NAME=PATH, or NAME=PATH@PROXY.",
-    )
-    p.add_argument(
-        "--proxy",
-        action="append",
-        default=None,
-        help="Proxy that picks (repeatable): scores, member:K, mean, min, uwo, gold (oracle). "
-        "Default: scores.",
-    )
-    p.add_argument("--lam", type=float, default=1.0, help="λ of the uwo rule (mean - λ·variance).")
-    p.add_argument("--max-n", type=int, default=None, help="Largest n (default: the pool size).")
-    p.add_argument(
-        "--fit", default="bon", help="Fitted forms, comma-separated: bon (d(α-βd)), rl (d(α-β log d))."
-    )
-    p.add_argument("--bootstrap", type=int, default=1000, help="Prompt resamples for the 95%% bands.")
-    p.add_argument("--out-dir", default="runs/overopt", help="Where overopt.png and overopt.json go.")
-    p.add_argument("--title", default="", help="Plot title.")
+    add_dataclass_flags(p, OveroptConfig)
     p.add_argument("--json", action="store_true", help="Also print the JSON.")
     p.set_defaults(func=cmd_overopt)
 
     p = sub.add_parser("ensemble", help=VERBS["ensemble"])
     esub = p.add_subparsers(dest="ensemble_command", required=True)
     t = esub.add_parser("train", help="Train k members with `rewardlab train`'s loop and save one folder.")
-    add_dataclass_arguments(t, TrainConfig)
-    t.add_argument("--k", type=int, default=3, help="Number of members.")
-    t.add_argument(
-        "--how", default="seeds", help="seeds (seed+i, same data), bootstrap (resampled prompts) or both."
-    )
-    t.add_argument("--rule", default="mean", help="Default combination: mean, min (WCO), uwo.")
-    t.add_argument("--lam", type=float, default=1.0, help="λ of uwo.")
+    add_dataclass_flags(t, TrainConfig)
+    add_dataclass_flags(t, EnsembleFlags)
     t.set_defaults(func=cmd_ensemble_train)

@@ -45,9 +45,10 @@ def add_parser(sub: Any) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     from rewardlab.data import load_preferences
     from rewardlab.progress import RichReporter
-    from rewardlab.scoring.evaluate import evaluate
+    from rewardlab.scoring.evaluate import check_bootstrap, evaluate
     from rewardlab.scoring.scorer import Scorer
 
+    check_bootstrap(args.bootstrap)  # before the model loads
     quiet_libraries()
     reporter = RichReporter()
     groups, summary = load_preferences(args.data, args.format)
@@ -77,6 +78,8 @@ def run_score(args: argparse.Namespace) -> int:
 
     quiet_libraries()
     procs = sf.init_processes(args.device)  # several under torchrun / accelerate launch: each scores a share
+    if args.output:
+        sf.check_output(args.output)  # a folder or a missing parent is refused before the model loads
     total = sf.check_score_file(args.input, procs)
     scorer = Scorer.from_pretrained(args.model, device=procs.device, bf16=args.bf16, quantize=args.quantize)
     reporter = RichReporter() if procs.is_main else Reporter()

@@ -46,6 +46,10 @@ _EXPECTS = {
     "ratings": "prompt, completions (a list of {text, score})",
 }
 
+MAX_MARGIN = 1e6
+"""Largest margin accepted (given, or a ratings score difference): beyond it -log σ(Δ - m) is m itself
+in any float type, and near 1e38 it is infinity in float32, which would log as `Infinity`."""
+
 DROP_IDENTICAL = "chosen identical to rejected"
 DROP_ALL_TIED = "all responses tied, so no pair"
 DROP_IDENTICAL_PAIR = "pair of identical responses ranked apart (pair dropped, row kept)"
@@ -76,6 +80,22 @@ def detect_format(row: dict) -> str | None:
             return "conversational"
         return "pairs" if "prompt" in row else "transcript"
     return None
+
+
+def why_format(row: dict, fmt: str) -> str:
+    """What in `row` made `detect_format` answer `fmt`, naming the fields ("field 'chosen' is a list")."""
+    if fmt == "conversational":
+        lists = [key for key in ("prompt", "chosen", "rejected") if isinstance(row.get(key), list)]
+        return f"field{'s' if len(lists) > 1 else ''} {', '.join(repr(k) for k in lists)} " + (
+            "are lists" if len(lists) > 1 else "is a list"
+        )
+    if fmt == "transcript":
+        return "it has chosen and rejected but no 'prompt'"
+    if fmt == "pairs":
+        return "prompt, chosen and rejected are not lists"
+    if fmt == "ranking":
+        return "it has 'responses' and 'ranking'"
+    return "it has 'completions'"
 
 
 def describe_formats() -> str:
@@ -174,7 +194,13 @@ def _ratings(check: _Checker, margin_scale: float) -> Converted:
         texts.append(check.text(f"{field}.text", completion.get("text"), "text" in completion))
         scores.append(check.number(f"{field}.score", completion.get("score"), "score" in completion))
     pairs = [(i, j) for i in range(len(scores)) for j in range(len(scores)) if scores[i] > scores[j]]
-    margins = [margin_scale * (scores[i] - scores[j]) for i, j in pairs]
+    margins = [margin_scale * (float(scores[i]) - float(scores[j])) for i, j in pairs]
+    for (i, j), margin in zip(pairs, margins, strict=True):
+        if not margin <= MAX_MARGIN:  # also catches a difference that overflowed to infinity
+            raise check.error(
+                f"fields 'completions[{i}].score' and 'completions[{j}].score' differ by {margin:.3g} (times "
+                f"the margin scale), above the largest margin {MAX_MARGIN:g}; rescale the scores"
+            )
     converted = _group_or_drop(prompt, texts, pairs, margins)
     if converted.group is not None:
         converted.group.meta["scores"] = scores  # the raw ratings, for calibration and diagnostics
@@ -242,6 +268,24 @@ def split_messages(chosen: list[Message], rejected: list[Message]) -> int:
 # --- field checks with located messages ------------------------------------------------------------------
 
 
+def check_messages(messages: list, key: str, source: str) -> None:
+    """Raise DataError at `source` unless every item of `messages` is a {role, content} object of strings
+    with a non-empty role; the error names the item ("field 'messages[1].content' ...")."""
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            got = json_type(message)
+            raise DataError(f"{source}: field '{key}[{i}]' must be a {{role, content}} object, got {got}")
+        for part in ("role", "content"):
+            if not isinstance(message.get(part), str):
+                got = "missing" if part not in message else f"a {json_type(message[part])}"
+                raise DataError(f"{source}: field '{key}[{i}].{part}' must be a string, got {got}")
+        if not message["role"].strip():
+            raise DataError(f"{source}: field '{key}[{i}].role' is empty")
+
+
+# --- the checker -----------------------------------------------------------------------------------------
+
+
 class _Checker:
     """Reads fields of one row, remembering which were used and raising located, named errors."""
 
@@ -281,16 +325,7 @@ class _Checker:
 
     def messages(self, key: str, value: object = None, present: bool | None = None) -> list[Message]:
         messages = self.value(key, list, "a list of {role, content} messages", value, present)
-        for i, message in enumerate(messages):
-            if not isinstance(message, dict):
-                got = json_type(message)
-                raise self.error(f"field '{key}[{i}]' must be a {{role, content}} object, got {got}")
-            for part in ("role", "content"):
-                if not isinstance(message.get(part), str):
-                    got = "missing" if part not in message else f"a {json_type(message[part])}"
-                    raise self.error(f"field '{key}[{i}].{part}' must be a string, got {got}")
-            if not message["role"].strip():
-                raise self.error(f"field '{key}[{i}].role' is empty")
+        check_messages(messages, key, self.source)
         return messages
 
     def text(self, key: str, value: object = None, present: bool | None = None) -> Text:
@@ -308,8 +343,17 @@ class _Checker:
 
     def number(self, key: str, value: object = None, present: bool | None = None) -> float:
         value = self._get(key, value, present)
-        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
             raise self.error(f"field '{key}' must be a finite number, got {json_type(value)} {value!r:.40}")
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an integer of hundreds of digits: no float holds it
+            finite = False
+        if not finite:
+            shown = (
+                f"{str(value)[:20]}... ({len(str(value))} digits)" if isinstance(value, int) else repr(value)
+            )
+            raise self.error(f"field '{key}' must be a finite number, got {shown}")
         return value
 
     def number_list(self, key: str, length: int) -> list[float]:
@@ -329,6 +373,11 @@ class _Checker:
         if margin < 0:
             raise self.error(
                 f"field '{key}' must be >= 0 (the loss is -log sigmoid(r_w - r_l - margin)), got {margin}"
+            )
+        if margin > MAX_MARGIN:
+            raise self.error(
+                f"field '{key}' is {margin:.3g}, above the largest margin {MAX_MARGIN:g} (rewards are on a "
+                "scale of a few units; rescale the margins)"
             )
         return float(margin)
 

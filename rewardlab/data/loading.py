@@ -5,7 +5,9 @@
 (`formats`), and either returns all groups with a `DataSummary`, or raises one `DataError` listing
 up to 20 problems with their file:line, so a user fixes them in one pass instead of twenty runs.
 
-Fatal: unreadable rows, missing/empty/mistyped fields, a row of another format than the file's.
+Fatal: unreadable rows (bad JSON or UTF-8, nesting past `readers.MAX_DEPTH`, huge integers),
+missing/empty/mistyped fields, margins that are not finite or past `formats.MAX_MARGIN`, a row of
+another format than the file's.
 Dropped and counted (not fatal): chosen identical to rejected, all responses tied, exact duplicate
 rows (the first copy is kept). `find_leakage` reports prompts shared by train and eval data;
 `data_hash` fingerprints the groups for the model card.
@@ -25,8 +27,9 @@ from rewardlab.data.formats import (
     convert_row,
     describe_formats,
     detect_format,
+    why_format,
 )
-from rewardlab.data.readers import read_rows
+from rewardlab.data.readers import read_rows, shown_keys
 from rewardlab.data.types import DataError, DataSummary, PreferenceGroup, Text
 
 MAX_ERRORS = 20
@@ -92,16 +95,16 @@ def iter_preferences(
         if not summary.format:  # the first readable row fixes the file's format
             if detected is None:
                 raise DataError(
-                    f"{source}: cannot tell the format from keys {_keys(row)}; expected one of: "
+                    f"{source}: cannot tell the format from keys {shown_keys(row)}; expected one of: "
                     f"{describe_formats()}. Rename the fields, or pass --format"
                 )
             summary.format, first_source = detected, source
         elif format is None and detected is not None and detected != summary.format:
             expects = ", ".join(EXPECTED_KEYS[summary.format])
             problem(
-                f"{source}: row looks like format '{detected}' (keys {_keys(row)}) but the file's first row "
-                f"({first_source}) is '{summary.format}', which expects {expects}; one file holds one "
-                "format: fix or split the file, or pass --format"
+                f"{source}: row looks like format '{detected}' ({why_format(row, detected)}; keys "
+                f"{shown_keys(row)}) but the file's first row ({first_source}) is '{summary.format}', which "
+                f"expects {expects}; one file holds one format: fix or split the file, or pass --format"
             )
             continue
         try:
@@ -128,7 +131,7 @@ def iter_preferences(
         shown = "\n  ".join(problems)
         more = f"\n  ... and {n_problems - MAX_ERRORS} more" if n_problems > MAX_ERRORS else ""
         raise DataError(
-            f"{summary.path}: {n_problems} problem(s) in the data; nothing was trained. "
+            f"{summary.path}: {n_problems} problem(s) in the data, so none of it was used. "
             f"Fix these and run again:\n  {shown}{more}"
         )
 
@@ -185,7 +188,3 @@ def update_data_hash(digest: Any, group: PreferenceGroup) -> None:
 
 def _canonical(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
-
-
-def _keys(row: dict) -> str:
-    return ", ".join(str(k) for k in row) or "(none)"

@@ -12,6 +12,13 @@ the meaning of the keys to `rewardlab.data.formats`. Every location is something
 
 Nothing is ever downloaded: a name that is neither a file nor a folder is looked up in the local
 Hugging Face cache with offline mode forced on for that call.
+
+Hostile bytes end in a `DataError` naming the line, never another exception: JSON nested deeper than
+`MAX_DEPTH` levels, integers past Python's digit limit and invalid UTF-8 are refused where they
+stand. CSV has no types, so every CSV cell is read as text (an answer column "4" stays the string
+"4"), except the numeric field `margin`, parsed where it holds a number; pyarrow reads CSV and
+parquet on the calling thread (its reader threads could abort the process, exit 134, on the way out
+of an error when torch is loaded too).
 """
 
 from __future__ import annotations
@@ -19,12 +26,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 
 from rewardlab.data.types import DataError
 
 Row = tuple[str, dict]
 OnError = Callable[[DataError], None]
+
+MAX_DEPTH = 100
+"""Deepest nesting of lists and objects accepted in one row (a preference row needs about 4)."""
+
+NUMERIC_CSV_COLUMNS = ("margin",)
+"""CSV columns read as numbers; every other CSV cell is text (`rewardlab.data.formats` types the rest)."""
 
 FILE_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 _WHAT_WE_READ = "a .jsonl/.json/.parquet/.csv file, a folder written by datasets' save_to_disk"
@@ -101,18 +115,95 @@ def _json_lines(path: str, lines: Iterable[bytes], on_error: OnError) -> Iterato
         if not text.strip():
             continue
         try:
-            row = json.loads(text)
-        except json.JSONDecodeError as e:
-            on_error(
-                DataError(
-                    f"{loc}: invalid JSON: {e.msg} at column {e.colno}; each line must be one JSON object"
-                )
-            )
+            row = parse_json(text.rstrip("\r\n"), loc)  # the newline is not part of the row's columns
+        except DataError as e:
+            on_error(e)
             continue
         if not isinstance(row, dict):
             on_error(DataError(f"{loc}: a row must be a JSON object {{...}}, got {json_type(row)}"))
             continue
         yield loc, row
+
+
+def parse_json(text: str, loc: str) -> object:
+    """`json.loads` of one JSON Lines row, with every failure a DataError at `loc` ("path:LINE").
+
+    Beyond JSON syntax: nesting deeper than `MAX_DEPTH` (Python's parser would raise RecursionError,
+    and deep rows break every later step that walks them) and integers longer than Python's digit
+    limit (a ValueError). Numbers too large for a float parse as infinity; the formats refuse those.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(
+            f"{loc}: invalid JSON: {e.msg} at column {e.colno}; each line must be one JSON object"
+        ) from None
+    except RecursionError:
+        raise _too_deep(loc, text) from None
+    except ValueError as e:  # int digits past sys.get_int_max_str_digits()
+        raise _too_long(loc, text, e) from None
+    if not _within_depth(value, MAX_DEPTH):
+        raise _too_deep(loc, text)
+    return value
+
+
+def _within_depth(value: object, limit: int) -> bool:
+    """Whether lists/objects in `value` nest at most `limit` levels (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def _too_deep(loc: str, text: str, document: bool = False) -> DataError:
+    """The error for nesting past MAX_DEPTH levels, at the first bracket past the limit.
+
+    A JSON document (`document`, whose own list adds one level) gets "path:LINE"; a JSON Lines row's
+    `loc` already names its line. Both get the column.
+    """
+    limit = MAX_DEPTH + 1 if document else MAX_DEPTH
+    depth, line, column, in_string, escaped = 0, 1, 0, False, False
+    for char in text:
+        column += 1
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                break
+        elif char in "]}":
+            depth -= 1
+        elif char == "\n":
+            line, column = line + 1, 0
+    where = f"{loc}:{line}" if document else loc
+    return DataError(
+        f"{where}: JSON nested more than {MAX_DEPTH} levels deep (at column {column}); a preference row "
+        "needs a few levels"
+    )
+
+
+def _too_long(loc: str, text: str, e: ValueError, document: bool = False) -> DataError:
+    """The error for an integer longer than Python reads (`sys.get_int_max_str_digits`), at its line."""
+    import re
+
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()  # Python >= 3.10.7
+    match = re.search(rf"\d{{{limit + 1},}}", text)
+    line = text.count("\n", 0, match.start()) + 1 if match else 1
+    where = f"{loc}:{line}" if document else loc
+    return DataError(f"{where}: a number too long to read ({e}); write it as a float or a string")
 
 
 def _json_rows(path: str, split: str | None, on_error: OnError) -> Iterator[Row]:
@@ -131,6 +222,12 @@ def _json_rows(path: str, split: str | None, on_error: OnError) -> Iterator[Row]
             yield from _json_lines(path, data.splitlines(keepends=True), on_error)
             return
         raise DataError(f"{path}:{e.lineno}: invalid JSON: {e.msg} at column {e.colno}") from None
+    except RecursionError:
+        raise _too_deep(path, text, document=True) from None
+    except ValueError as e:  # int digits past sys.get_int_max_str_digits()
+        raise _too_long(path, text, e, document=True) from None
+    if not _within_depth(doc, MAX_DEPTH + 1):  # the document's own list is one level more than a row's
+        raise _too_deep(path, text, document=True)
     key, items = _rows_of_document(path, doc, split)
     for i, row in enumerate(items):
         loc = f"{path}:{key}[{i}]"
@@ -191,6 +288,13 @@ def _utf8_error(loc: str, raw: bytes, e: UnicodeDecodeError) -> DataError:
     )
 
 
+def shown_keys(row: dict) -> str:
+    """A row's keys for an error message, comma-separated; a key holding a line break or other control
+    character is shown escaped, so one problem stays on one line of the message."""
+    shown = [key if str(key).isprintable() else json.dumps(str(key))[1:-1] for key in map(str, row)]
+    return ", ".join(shown) or "(none)"
+
+
 def json_type(value: object) -> str:
     """The JSON name of a Python value's type, for error messages ("string", "list", "object"...)."""
     if value is None:
@@ -216,7 +320,7 @@ def _parquet_rows(path: str, split: str | None, on_error: OnError) -> Iterator[R
     import pyarrow.parquet as pq
 
     try:
-        batches = pq.ParquetFile(path).iter_batches(batch_size=1024)
+        batches = pq.ParquetFile(path).iter_batches(batch_size=1024, use_threads=False)
         index = 0
         for batch in batches:
             for row in batch.to_pylist():
@@ -240,12 +344,36 @@ def _csv_rows(path: str, split: str | None, on_error: OnError) -> Iterator[Row]:
         data.decode("utf-8")
     except UnicodeDecodeError:
         raise _first_utf8_error(path, data) from None
+    options = pcsv.ReadOptions(use_threads=False)
     try:
-        table = pcsv.read_csv(io.BytesIO(data))
+        with pcsv.open_csv(io.BytesIO(data), read_options=options) as head:  # the header, as pyarrow reads it
+            names = head.schema.names
+        table = pcsv.read_csv(
+            io.BytesIO(data),
+            read_options=options,
+            convert_options=pcsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),  # CSV has no types: text stays text
+                strings_can_be_null=False,
+            ),
+        )
     except pa.ArrowException as e:
         raise DataError(f"{path}: cannot read as CSV: {e}") from None
     for index, row in enumerate(table.to_pylist()):
+        for name in NUMERIC_CSV_COLUMNS:
+            if name in row:
+                row[name] = _csv_number(row[name])
         yield f"{path}:row {index}", row
+
+
+def _csv_number(cell: str | None) -> float | str | None:
+    """A numeric CSV cell as a float; an empty cell as None (absent); anything else as the text itself,
+    so the format's check reports it with its row."""
+    if cell is None or not cell.strip():
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
 
 
 # --- datasets: save_to_disk folders and cached hub names ------------------------------------------

@@ -80,6 +80,7 @@ def bootstrap_ci(
     per_group: Sequence[tuple[float, int]], n_boot: int = 1000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float]:
     """Percentile interval of pooled accuracy, resampling groups: per_group = (correct, pairs)."""
+    check_bootstrap(n_boot)
     if not per_group:
         return math.nan, math.nan
     rng = random.Random(seed)
@@ -136,9 +137,17 @@ def evaluate_rewards(
     )
 
 
+def check_bootstrap(n_boot: int) -> None:
+    """Refuse a resample count the percentile interval cannot use (it indexes the sorted resamples)."""
+    if not isinstance(n_boot, int) or isinstance(n_boot, bool) or n_boot < 1:
+        raise ValueError(f"--bootstrap must be at least 1 (resamples for the 95% interval), got {n_boot!r}")
+
+
 def evaluate(
     scorer: Any, groups: Sequence[PreferenceGroup], on_progress: Callable | None = None, n_boot: int = 1000
 ) -> EvalResult:
+    """Score `groups` with `scorer` and report their accuracy; `n_boot` is checked before any scoring."""
+    check_bootstrap(n_boot)
     return evaluate_rewards(groups, score_groups(scorer, groups, on_progress), n_boot=n_boot)
 
 

@@ -201,12 +201,23 @@ def _gather_strided(rewards: list[float], n: int, procs: Processes) -> list[floa
     return [parts[i % procs.world][i // procs.world] for i in range(n)]
 
 
+def check_output(path: str) -> None:
+    """Refuse an output path that cannot become a file (a folder, or in a folder that does not exist)
+    before anything is scored, naming `-o`; `open_output` calls it too."""
+    final = Path(path)
+    if final.is_dir():
+        raise ValueError(f"-o {path}: is a folder; name the output file, e.g. -o {final / 'scored.jsonl'}")
+    if not final.parent.is_dir():
+        raise ValueError(f"-o {path}: the folder {final.parent} does not exist; create it first")
+
+
 @contextlib.contextmanager
 def open_output(path: str | None, stdout: TextIO) -> Iterator[TextIO]:
     """`stdout` when no path is given; else ``PATH.partial``, renamed to ``PATH`` only on success."""
     if path is None:
         yield stdout
         return
+    check_output(path)
     final = Path(path)
     partial = final.with_name(final.name + ".partial")
     with partial.open("w", encoding="utf-8") as f:

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from rewardlab.config import TrainConfig, save_config
+from rewardlab.config import TrainConfig, finite_json, json_line, save_config
 from rewardlab.progress import Reporter
 from rewardlab.scoring.evaluate import EvalResult
 from rewardlab.training.checkpoint import load_checkpoint
@@ -162,7 +162,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         data_lines=data.lines + trunc_lines,
     )
     if accelerator.is_main_process:
-        (out / "train_result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        (out / "train_result.json").write_text(json.dumps(finite_json(result.to_dict()), indent=2) + "\n")
     return result
 
 
@@ -237,7 +237,7 @@ class ModelSelection:
     def log(self, record: dict[str, Any]) -> None:
         if self.accelerator.is_main_process:
             with (self.out / "metrics.jsonl").open("a") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(json_line(record) + "\n")  # strict JSON: no Infinity/NaN tokens
 
     def evaluate(self, scorer: Any, items: list, encoded: list, ceiling: float | None) -> None:
         from accelerate.utils import broadcast_object_list
