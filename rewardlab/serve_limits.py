@@ -86,7 +86,7 @@ def timed_h11_protocol(head_timeout_s: float) -> type:
     return TimedH11Protocol
 
 
-def uvicorn_config(app: Any, settings: Any) -> Any:
+def uvicorn_config(app: Any, settings: Any, log_level: str = "info") -> Any:
     """The uvicorn.Config `rewardlab serve` runs `app` with, every resource bound taken from `settings`."""
     import uvicorn
 
@@ -100,7 +100,7 @@ def uvicorn_config(app: Any, settings: Any) -> Any:
         limit_concurrency=settings.max_connections,
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_graceful_shutdown=int(math.ceil(settings.shutdown_timeout_s)),
-        log_level="info",
+        log_level=log_level,
     )
 
 
