@@ -70,7 +70,7 @@ class ServeSettings:
         256,
     )
     max_header_bytes: int = doc(
-        "Largest request head (request line and headers) in bytes; larger → 431, connection closed.", 16_384
+        "Most bytes buffered for an incomplete request head (request line and headers); more → 400.", 16_384
     )
     access_log: bool = doc("Log one line per request (method, path, status; never bodies).", False)
     device: str | None = doc("cpu, cuda, cuda:1, mps (empty: best available).", None)

@@ -79,8 +79,13 @@ def read_until_closed(sock: socket.socket) -> tuple[bytes, float]:
 
 def test_silent_slow_and_idle_clients_are_dropped_in_bounded_time(scorer) -> None:
     """A connection that sends nothing, half a request head, or a body too slowly, or that idles after
-    a response, is closed within the client timeout (1 s here) plus slack, never held for ever."""
-    with Served(scorer, client_timeout_s=1.0, keep_alive_s=1.0) as s:
+    a response, is closed within the client timeout (1 s here) plus slack, never held for ever; an
+    oversized request head is refused."""
+    with Served(scorer, client_timeout_s=1.0, keep_alive_s=1.0, max_header_bytes=2048) as s:
+        big = s.connect()
+        big.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 4096)  # and more to come
+        assert read_until_closed(big)[0].startswith(b"HTTP/1.1 400")
+        big.close()
         silent, partial_head, slow_body, idle = (s.connect() for _ in range(4))
         partial_head.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
         slow_body.sendall(
