@@ -129,10 +129,13 @@ def fuzz(app, callers: dict, examples: int) -> int:
     return sent
 
 
-def test_annotation_app_fuzz_quick(project) -> None:
+def test_annotation_app_fuzz_quick(project, capsys) -> None:
     app, callers = project
     examples = int(os.environ.get("REWARDLAB_ANNOTATE_FUZZ_QUICK_EXAMPLES", "25"))
-    assert fuzz(app, callers, examples) >= 12 * min(examples, 5)
+    sent = fuzz(app, callers, examples)
+    assert sent >= 12 * min(examples, 5)
+    with capsys.disabled():
+        print(f"\nannotation app fuzz (quick): {sent} requests, no 5xx")  # noqa: T201
 
 
 @pytest.mark.slow
