@@ -3,9 +3,9 @@
 `create_app(store)` builds a FastAPI app of server-rendered pages (Jinja2 templates with
 autoescaping, so response text is shown as text, never run as HTML) and one local script for drag
 and keyboard ranking; no asset comes from a CDN. `rewardlab annotate serve` runs it with uvicorn on
-127.0.0.1. Its routes come in three routers over one `_Web` (the store, the templates, the session
-helpers): sign-in (`_auth_routes`), an annotator's tasks (`_task_routes`) and the admin pages
-(`_admin_routes`).
+127.0.0.1. Its routes come in four routers over one `_Web` (the store, the templates, the session
+helpers): sign-in (`_auth_routes`), an annotator's pages (`_task_routes`), the ranking forms
+(`_ranking_routes`) and the admin pages (`_admin_routes`).
 
 Safety: sessions are HMAC-signed cookies (HttpOnly, SameSite=Lax); signing out revokes every cookie
 of that user server-side (the user's session epoch is bumped), so a copied cookie stops working;
@@ -198,6 +198,7 @@ def create_app(store: Store, secure_cookies: bool = False, throttle: LoginThrott
 
     app.include_router(_auth_routes(web))
     app.include_router(_task_routes(web))
+    app.include_router(_ranking_routes(web))
     app.include_router(_admin_routes(web))
     return app
 
@@ -267,28 +268,31 @@ def _rank_inputs(form: dict, k: int) -> tuple[list[int | None], int | None, str 
     return ranks, confidence, note
 
 
-def _task_routes(web: _Web) -> APIRouter:
-    """An annotator's pages: the next task, one task's ranking form, submit, skip, the task list."""
-    router = APIRouter()
+async def _rank_page(
+    web: _Web, request: Request, user: UserInfo, assignment_id: int, status: int = 200,
+    error: str | None = None, ranks: list[int | None] | None = None, confidence: int | None = None,
+    note: str | None = None,
+) -> Response:  # fmt: skip
+    """One task's ranking form: as last submitted, or (with `error`) as just posted, with the reason."""
+    view = await run_in_threadpool(web.store.assignment, user.id, assignment_id)
+    if view is None:
+        return await web.not_found(request, user)
+    progress = await run_in_threadpool(web.store.user_progress, user.id)
+    k = len(view.responses)
+    if error is None:
+        ranks, confidence, note = view.ranks, view.confidence, view.note
+    ranks = ranks or [None] * k
+    # Show cards best first when ranked; unranked ones keep this annotator's shuffled order.
+    order = sorted(range(k), key=lambda d: (ranks[d] is None, ranks[d] or 0, d))
+    return await web.page(
+        request, "rank.html", status, user, view=view, progress=progress, k=k, order=order,
+        ranks=ranks, letters=ascii_uppercase, error=error, confidence=confidence, note=note or "",
+    )  # fmt: skip
 
-    async def rank_page(
-        request: Request, user: UserInfo, assignment_id: int, status: int = 200, error: str | None = None,
-        ranks: list[int | None] | None = None, confidence: int | None = None, note: str | None = None,
-    ) -> Response:  # fmt: skip
-        view = await run_in_threadpool(web.store.assignment, user.id, assignment_id)
-        if view is None:
-            return await web.not_found(request, user)
-        progress = await run_in_threadpool(web.store.user_progress, user.id)
-        k = len(view.responses)
-        if error is None:
-            ranks, confidence, note = view.ranks, view.confidence, view.note
-        ranks = ranks or [None] * k
-        # Show cards best first when ranked; unranked ones keep this annotator's shuffled order.
-        order = sorted(range(k), key=lambda d: (ranks[d] is None, ranks[d] or 0, d))
-        return await web.page(
-            request, "rank.html", status, user, view=view, progress=progress, k=k, order=order,
-            ranks=ranks, letters=ascii_uppercase, error=error, confidence=confidence, note=note or "",
-        )  # fmt: skip
+
+def _task_routes(web: _Web) -> APIRouter:
+    """An annotator's pages: the next task, one task's ranking form, the task list."""
+    router = APIRouter()
 
     @router.get("/task/next")
     async def next_task(request: Request) -> Response:
@@ -308,7 +312,23 @@ def _task_routes(web: _Web) -> APIRouter:
             return to_login()
         if not 1 <= assignment_id <= MAX_ID:
             return await web.not_found(request, user)
-        return await rank_page(request, user, assignment_id)
+        return await _rank_page(web, request, user, assignment_id)
+
+    @router.get("/tasks")
+    async def my_tasks(request: Request) -> Response:
+        user = await web.current_user(request)
+        if user is None:
+            return to_login()
+        views = await run_in_threadpool(web.store.assignments, user.id)
+        progress = await run_in_threadpool(web.store.user_progress, user.id)
+        return await web.page(request, "tasks.html", 200, user, views=views, progress=progress)
+
+    return router
+
+
+def _ranking_routes(web: _Web) -> APIRouter:
+    """The two forms of a task: submit a ranking, or skip it for now."""
+    router = APIRouter()
 
     @router.post("/task/{assignment_id}/submit")
     async def submit(request: Request, assignment_id: int) -> Response:
@@ -324,16 +344,15 @@ def _task_routes(web: _Web) -> APIRouter:
         if view is None:
             return await web.not_found(request, user)
         ranks, confidence, note = _rank_inputs(form, len(view.responses))
-        if any(r is None for r in ranks):
-            error = "Give every response a rank (1 = best)."
-            return await rank_page(request, user, assignment_id, 400, error, ranks, confidence, note)
-        try:
-            await run_in_threadpool(web.store.submit, user.id, assignment_id, ranks, confidence, note)
-        except ValueError as e:
-            return await rank_page(request, user, assignment_id, 400, str(e), ranks, confidence, note)
-        return RedirectResponse(
-            "/task/next", status_code=303
-        )  # POST-redirect-GET: a refresh re-posts nothing
+        error = "Give every response a rank (1 = best)." if any(r is None for r in ranks) else None
+        if error is None:
+            try:
+                await run_in_threadpool(web.store.submit, user.id, assignment_id, ranks, confidence, note)
+            except ValueError as e:
+                error = str(e)
+        if error is not None:
+            return await _rank_page(web, request, user, assignment_id, 400, error, ranks, confidence, note)
+        return RedirectResponse("/task/next", status_code=303)  # POST-redirect-GET: refresh re-posts nothing
 
     @router.post("/task/{assignment_id}/skip")
     async def skip(request: Request, assignment_id: int) -> Response:
@@ -342,21 +361,10 @@ def _task_routes(web: _Web) -> APIRouter:
             return to_login()
         if await web.checked_form(request) is None:
             return await web.refused(request, user)
-        mine = 1 <= assignment_id <= MAX_ID and await run_in_threadpool(
-            web.store.skip, user.id, assignment_id
-        )
-        if not mine:
+        in_range = 1 <= assignment_id <= MAX_ID
+        if not (in_range and await run_in_threadpool(web.store.skip, user.id, assignment_id)):
             return await web.not_found(request, user)
         return RedirectResponse("/task/next", status_code=303)
-
-    @router.get("/tasks")
-    async def my_tasks(request: Request) -> Response:
-        user = await web.current_user(request)
-        if user is None:
-            return to_login()
-        views = await run_in_threadpool(web.store.assignments, user.id)
-        progress = await run_in_threadpool(web.store.user_progress, user.id)
-        return await web.page(request, "tasks.html", 200, user, views=views, progress=progress)
 
     return router
 
