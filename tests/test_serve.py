@@ -505,35 +505,53 @@ FUZZ_CONFIG = """
 [checks]
 enabled = true  # every check: no 5xx, status codes, content types and bodies as documented, auth, ...
 
-# /score answers 422 to a conversation whose last message is not the assistant's, a rule JSON Schema
-# cannot state, so a schema-valid body may be refused there (on purpose).
+# /score answers 422 to a conversation whose last message is not the assistant's, and /get_reward to
+# `prompts` of another length than `query`: rules JSON Schema cannot state, so a schema-valid body may be
+# refused there (on purpose).
 [[operations]]
 include-path = "/score"
+checks.positive_data_acceptance.enabled = false
+
+[[operations]]
+include-path = "/get_reward"
 checks.positive_data_acceptance.enabled = false
 """
 
 
-@pytest.mark.slow
-def test_openapi_fuzz_finds_no_server_errors(scorer, tmp_path, monkeypatch) -> None:
-    """schemathesis against the live server's own OpenAPI schema (with a token, so auth is checked too).
-
-    The number of generated requests is printed (pytest -s); docs/serving.md reports a run.
-    """
+def fuzz_server(
+    scorer, tmp_path: Path, monkeypatch, examples: int, phases: str = "examples,coverage,fuzzing"
+) -> str:
+    """schemathesis against the live server's own OpenAPI schema (with a token, so auth is checked too,
+    and the schema itself is fetched with it); returns the summary line ("N generated, N passed")."""
     st = Path(sys.executable).with_name("st")
     if not st.exists():
         pytest.skip("schemathesis is not installed (pip install 'rewardlab[dev]')")
     monkeypatch.setenv("RL_FUZZ_TOKEN", "fuzz-token")
     config = tmp_path / "schemathesis.toml"
     config.write_text(FUZZ_CONFIG)
-    examples = os.environ.get("REWARDLAB_FUZZ_EXAMPLES", "50")
     with LiveServer(scorer, token_env="RL_FUZZ_TOKEN", max_texts=16, max_chars=500) as s:
         proc = subprocess.run(
             [str(st), "--config-file", str(config), "run", s.url + "/openapi.json", "--no-color",
-             "-H", "Authorization: Bearer fuzz-token", "--max-examples", examples, "--seed", "1",
-             "--workers", "1"],
+             "-H", "Authorization: Bearer fuzz-token", "--max-examples", str(examples), "--seed", "1",
+             "--workers", "1", "--phases", phases],
             capture_output=True, text=True, timeout=900,
         )  # fmt: skip
     summary = [line.strip() for line in proc.stdout.splitlines() if " generated" in line]
     sys.stdout.write(f"\nschemathesis: {summary}\n")
     assert proc.returncode == 0, proc.stdout[-8000:]
     assert summary and "passed" in summary[-1]
+    return summary[-1]
+
+
+def test_openapi_fuzz_quick(scorer, tmp_path, monkeypatch) -> None:
+    """The default run's small budget (a few seconds): every operation, every check, no 5xx; random
+    bodies only (the slow run adds the coverage phase's hundreds of boundary cases)."""
+    examples = int(os.environ.get("REWARDLAB_FUZZ_QUICK_EXAMPLES", "25"))
+    fuzz_server(scorer, tmp_path, monkeypatch, examples, phases="fuzzing")
+
+
+@pytest.mark.slow
+def test_openapi_fuzz_finds_no_server_errors(scorer, tmp_path, monkeypatch) -> None:
+    """The long run. The number of generated requests is printed (pytest -s); docs/reliability.md
+    reports a run."""
+    fuzz_server(scorer, tmp_path, monkeypatch, int(os.environ.get("REWARDLAB_FUZZ_EXAMPLES", "200")))

@@ -66,7 +66,7 @@ def sign(payload: dict, secret: bytes) -> str:
 
 def unsign(token: str | None, secret: bytes, max_age_s: int = SESSION_MAX_AGE_S) -> dict | None:
     """The payload of a cookie made by `sign`, or None if it is missing, forged, malformed or expired."""
-    if not token or token.count(".") != 1:
+    if not token or token.count(".") != 1 or not token.isascii():  # a cookie is any bytes a client sends
         return None
     body, mac = token.split(".")
     expected = hmac.new(secret, body.encode("ascii"), hashlib.sha256).digest()
@@ -74,8 +74,10 @@ def unsign(token: str | None, secret: bytes, max_age_s: int = SESSION_MAX_AGE_S)
         if not hmac.compare_digest(_b64d(mac), expected):
             return None
         payload = json.loads(_b64d(body))
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:  # bad base64 or JSON (UnicodeDecodeError is a ValueError too)
         return None
-    if not isinstance(payload, dict) or time.time() - payload.get("iat", 0) > max_age_s:
+    if not isinstance(payload, dict) or not isinstance(payload.get("iat", 0), int):
+        return None
+    if time.time() - payload.get("iat", 0) > max_age_s:
         return None
     return payload

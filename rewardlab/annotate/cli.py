@@ -190,10 +190,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
-            return fn(args)
+            code = fn(args)
+            sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at interpreter exit
+            return code
         except (ValueError, LookupError) as e:  # DataError is a ValueError
             sys.stderr.write(f"error: {e}\n")
             return 2
+        except BrokenPipeError:  # `annotate progress | head`: the reader has all it wanted
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
+            return 0
         except ModuleNotFoundError as e:
             sys.stderr.write(
                 f"error: `rewardlab annotate` needs the annotate extra (missing module {e.name!r}): "

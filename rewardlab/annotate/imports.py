@@ -6,7 +6,9 @@ Two row shapes are accepted, one JSON object per line:
 - `{"prompt": ..., "candidates": [{"text": r1, ...}, ...]}`: `rewardlab bon` output; each
   candidate's other fields (scores, ...) are kept in the task's meta under "candidates".
 
-A prompt or response is a string or a list of chat messages `{"role", "content"}`. Other top-level
+A prompt or response is a non-empty string or a list of chat messages `{"role", "content"}`, none of
+them empty; the responses of a task must differ (an annotator cannot rank a text against itself). A
+UTF-8 byte-order mark at the start of the file is skipped. Other top-level
 fields are kept in the task's meta. A task without an `id` is identified by a hash of its content,
 so importing the same file twice adds nothing the second time.
 """
@@ -21,6 +23,7 @@ from rewardlab.data.types import DataError
 
 
 def _check_text(value: object, where: str, name: str) -> None:
+    """A non-empty string, or a non-empty list of messages each with a non-empty role and content."""
     if isinstance(value, str):
         if not value.strip():
             raise DataError(f"{where}: {name} is empty; give it some text")
@@ -38,6 +41,23 @@ def _check_text(value: object, where: str, name: str) -> None:
             f"{where}: {name} must be a string or a list of messages "
             '[{"role": ..., "content": ...}], got ' + type(value).__name__
         )
+    for i, m in enumerate(value):
+        for key in ("role", "content"):
+            if not m[key].strip():
+                raise DataError(f"{where}: {name}[{i}] has an empty {key!r}; give it some text")
+
+
+def _check_distinct(responses: list, where: str, field_name: str) -> None:
+    """Refuse two identical responses: no annotator can rank a response apart from itself."""
+    seen: dict[str, int] = {}
+    for i, r in enumerate(responses):
+        key = json.dumps(r, sort_keys=True, ensure_ascii=False)
+        if key in seen:
+            raise DataError(
+                f"{where}: '{field_name}'[{seen[key]}] and '{field_name}'[{i}] are identical; "
+                "give distinct responses to rank"
+            )
+        seen[key] = i
 
 
 def parse_task(row: object, where: str) -> TaskInput:
@@ -66,6 +86,7 @@ def parse_task(row: object, where: str) -> TaskInput:
         raise DataError(f"{where}: '{field_name}' must be a list of at least 2 responses to rank")
     for i, r in enumerate(responses):
         _check_text(r, where, f"'{field_name}'[{i}]")
+    _check_distinct(responses, where, field_name)
     ext = row.get("id")
     if ext is not None and not isinstance(ext, (str, int)):
         raise DataError(f"{where}: 'id' must be a string or an integer")
@@ -78,7 +99,7 @@ def read_tasks(path: str | Path) -> list[TaskInput]:
     if not path.is_file():
         raise DataError(f"{path}: no such file; give the JSONL file of tasks to import")
     tasks = []
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:  # a UTF-8 BOM is skipped, as the training readers do
         for n, line in enumerate(f, start=1):
             if not line.strip():
                 continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import re
 from collections.abc import Iterable, Iterator
@@ -44,7 +45,10 @@ from rewardlab.annotate.records import (
 from rewardlab.data.types import Text
 
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+MAX_OVERLAP = 1000
+"""Most annotators per task: far above any real project, far below what the databases can bind."""
 _RETRIES = 20
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -56,6 +60,18 @@ def _dummy_hash() -> str:
 def content_hash(prompt: Text, responses: list[Text]) -> str:
     blob = json.dumps([prompt, responses], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _check_setting(key: str, value: object) -> None:
+    """Raise ValueError naming the setting (and its `annotate config` flag) when `value` cannot be used."""
+    if key == "overlap" and not (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_OVERLAP
+    ):
+        raise ValueError(f"overlap must be an integer >= 1 and <= {MAX_OVERLAP} (--overlap), got {value!r}")
+    if key == "allow_ties" and not isinstance(value, bool):
+        raise ValueError(f"allow_ties (--ties/--no-ties) must be true or false, got {value!r}")
+    if key in ("title", "instructions") and not isinstance(value, str):
+        raise ValueError(f"{key} (--{key}) must be text, got {value!r}")
 
 
 class _SlotTaken(Exception):
@@ -84,19 +100,29 @@ class Store:
     # -- settings ---------------------------------------------------------------------------------
 
     def settings(self) -> ProjectSettings:
+        """The stored settings; a stored value this version would refuse is replaced by its default
+        (with a warning), so one bad row cannot take every page down."""
         with self._session() as s:
-            stored = {row.key: json.loads(row.value) for row in s.scalars(select(Setting))}
-        known = ProjectSettings.__dataclass_fields__
-        return ProjectSettings(**{k: v for k, v in stored.items() if k in known})
+            stored = {row.key: row.value for row in s.scalars(select(Setting))}
+        values = {}
+        for key in ProjectSettings.__dataclass_fields__:
+            if key not in stored:
+                continue
+            try:
+                values[key] = json.loads(stored[key])
+                _check_setting(key, values[key])
+            except ValueError as e:
+                values.pop(key, None)
+                log.warning("ignoring the stored setting %s (%s); set it again with annotate config", key, e)
+        return ProjectSettings(**values)
 
     def update_settings(self, **changes: object) -> ProjectSettings:
-        """Change settings by name, e.g. `update_settings(overlap=3)`; unknown names raise."""
+        """Change settings by name, e.g. `update_settings(overlap=3)`; unknown names or bad values raise."""
         known = ProjectSettings.__dataclass_fields__
         for key, value in changes.items():
             if key not in known:
                 raise ValueError(f"unknown setting {key!r}: use one of {', '.join(known)}")
-            if key == "overlap" and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"overlap must be an integer >= 1, got {value!r}")
+            _check_setting(key, value)
         with self._session(write=True) as s:
             for key, value in changes.items():
                 s.merge(Setting(key=key, value=json.dumps(value)))
@@ -154,6 +180,13 @@ class Store:
 
     def set_active(self, name: str, active: bool) -> UserInfo:
         return self._change_user(name, active=active)
+
+    def sign_out(self, user_id: int) -> None:
+        """Revoke every session cookie of this user (signing out in one browser signs out all)."""
+        with self._session(write=True) as s:
+            user = s.get(User, user_id)
+            if user is not None:
+                user.session_epoch += 1
 
     def authenticate(self, name: str, password: str) -> UserInfo | None:
         """The active user with this name and password, else None (same work either way)."""

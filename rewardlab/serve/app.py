@@ -13,11 +13,14 @@ Endpoints (docs/serving.md has the request and response bodies):
 
 Unlike ``serve_rm.py`` it binds 127.0.0.1 by default, never logs payloads, keeps the model off the
 event loop (tokenising in one worker thread, scoring in another, via `MicroBatcher`), answers bad input
-with 400/413/422 rather than 500, can require a bearer token, and drains in-flight requests on
-shutdown. `Scorer` stays the only inference path.
+with 400/413/422 rather than 500, can require a bearer token (the OpenAPI schema and /docs too), bounds
+what slow, silent or numerous clients hold (rewardlab/serve/limits.py), and drains in-flight requests on
+shutdown. Its flags are `ServeSettings` (rewardlab/serve/settings.py). `Scorer` stays the only
+inference path.
 
-(No ``from __future__ import annotations``: FastAPI reads the route annotations, which name models
-built inside `create_app`.)
+`create_app` builds one `_Service` (the model, the batcher, the worker threads, the reward transform)
+and one router per area over it: scoring, PRM steps, status, docs. (No ``from __future__ import
+annotations``: FastAPI reads the route annotations, which name models built per app.)
 
 `Backend` is the one place that knows what is served: a `Scorer` (texts tokenised once, in the encode
 thread, then `Scorer.score_encoded`), or an `EnsembleScorer` (`EnsembleScorer.score`, its mean/min/uwo
@@ -27,68 +30,24 @@ answers /score_steps through `Scorer.score_steps`.
 
 import asyncio
 import hmac
-import json
 import logging
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewardlab.config import doc
 from rewardlab.serve.batching import Metrics, MicroBatcher
+from rewardlab.serve.limits import BodyLimitAndMetrics, uvicorn_config
+from rewardlab.serve.settings import TOKEN_ENV, ServeSettings
+
+__all__ = [
+    "TOKEN_ENV", "Backend", "ServeSettings", "backend_for", "create_app", "load_scorer", "reward_transform",
+    "run", "strip_special",
+]  # fmt: skip
 
 log = logging.getLogger("rewardlab.serve")
-
-TOKEN_ENV = "REWARDLAB_SERVE_TOKEN"
-OPEN_PATHS = ("/health",)
-ENDPOINTS = ("/score", "/get_reward", "/score_steps", "/health", "/metrics", "/openapi.json", "/docs")
-
-
-@dataclass
-class ServeSettings:
-    """How `rewardlab serve` runs; each field is a flag of the same name (``max_texts`` → ``--max-texts``)."""
-
-    host: str = doc(
-        "Address to bind. 127.0.0.1 serves this machine only; 0.0.0.0 exposes the server to the network "
-        "(set a token first).",
-        "127.0.0.1",
-    )
-    port: int = doc("TCP port.", 8000)
-    model_id: str = doc("Name returned as `model` in responses (empty: the model folder's name).", "")
-    token_env: str = doc(
-        "Environment variable holding the bearer token. When it is set and non-empty, every endpoint but "
-        "/health needs `Authorization: Bearer <token>` (401 otherwise).",
-        TOKEN_ENV,
-    )
-    max_texts: int = doc("Most texts (pairs, conversations, queries, messages) a request; more → 422.", 1024)
-    max_chars: int = doc("Most characters in one text or message; longer → 422.", 100_000)
-    max_body_bytes: int = doc("Largest request body in bytes; larger → 413.", 16 * 1024 * 1024)
-    max_batch_tokens: int = doc(
-        "Micro-batching: cut a model call once the queued requests hold this many tokens.", 16_384
-    )
-    max_wait_ms: float = doc(
-        "Micro-batching: longest a request waits for others to share its model call (0: never wait).", 5.0
-    )
-    normalize: bool = doc(
-        "Return (reward - reward_mean) / reward_std with the statistics saved in rewardlab.json (an "
-        "ensemble standardises its members itself, as its ensemble.json says).",
-        False,
-    )
-    clip: float | None = doc(
-        "Clip returned rewards to [-CLIP, CLIP], after normalisation (empty: off).", None
-    )
-    ensemble_rule: str | None = doc(
-        "Ensembles only: mean, min (worst case) or uwo (mean - λ·variance) (empty: ensemble.json's rule).",
-        None,
-    )
-    ensemble_lam: float | None = doc("Ensembles only: λ of the uwo rule (empty: ensemble.json's).", None)
-    shutdown_timeout_s: float = doc("On SIGTERM/SIGINT, wait this long for in-flight requests.", 30.0)
-    access_log: bool = doc("Log one line per request (method, path, status; never bodies).", False)
-    device: str | None = doc("cpu, cuda, cuda:1, mps (empty: best available).", None)
-    bf16: bool = doc("Score under bf16 autocast (faster on GPUs; tiny accuracy cost).", False)
 
 
 def reward_transform(card: Any, settings: ServeSettings) -> tuple[float, float, float | None]:
@@ -174,154 +133,245 @@ def backend_for(scorer: Any, settings: ServeSettings) -> Backend:
     )  # fmt: skip
 
 
-def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
-    """The FastAPI app serving `scorer`: a `Scorer` or an `EnsembleScorer`, already loaded."""
-    from fastapi import Depends, FastAPI, HTTPException
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, PlainTextResponse
-    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+@dataclass
+class _Service:
+    """One app's state, shared by its routes: what is served, how rewards are transformed, the workers."""
 
-    from rewardlab.serve.schema import api_models, validation_response
+    scorer: Any
+    backend: Backend
+    settings: ServeSettings
+    metrics: Metrics
+    batcher: MicroBatcher
+    encode_pool: Any
+    token: str
+    shift: float
+    scale: float
+    clip: float | None
+    normalized: bool
 
-    settings = settings or ServeSettings()
-    m = api_models(settings)
+    @property
+    def model_id(self) -> str:
+        return self.settings.model_id or "rewardlab"
+
+    async def encode(self, prompts: Sequence[Any], responses: Sequence[Any]) -> list[Any]:
+        from fastapi import HTTPException
+
+        def run() -> list[Any]:
+            return [self.backend.prepare(p, r) for p, r in zip(prompts, responses, strict=True)]
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.encode_pool, run)
+        except Exception as e:  # e.g. a chat template that rejects the roles' order: the input's fault
+            problem = {"loc": ["body"], "msg": f"cannot encode the input: {e}", "type": "value_error"}
+            raise HTTPException(422, [problem]) from None
+
+    async def rewards(self, prompts: Sequence[Any], responses: Sequence[Any]) -> tuple[list, list]:
+        """(raw rewards, served rewards) of the pairs, micro-batched with concurrent requests."""
+        from fastapi import HTTPException
+
+        encoded = await self.encode(prompts, responses)
+        try:
+            raw = await self.batcher.submit(encoded)
+        except RuntimeError as e:
+            raise HTTPException(503, str(e)) from None
+        return raw, _transform(raw, self.shift, self.scale, self.clip)
+
+
+def _service(scorer: Any, settings: ServeSettings) -> _Service:
     backend = backend_for(scorer, settings)
     shift, scale, clip = reward_transform(backend.card, settings)
-    normalized = settings.normalize or bool(getattr(backend.card, "normalize", False))
-    token = os.environ.get(settings.token_env, "") if settings.token_env else ""
-    model_id = settings.model_id or "rewardlab"
     metrics = Metrics()
     batcher = MicroBatcher(
         backend.score, backend.cost, settings.max_batch_tokens, settings.max_wait_ms / 1000, metrics
     )
-    encode_pool = _single_thread("rewardlab-encode")
+    return _Service(
+        scorer=scorer,
+        backend=backend,
+        settings=settings,
+        metrics=metrics,
+        batcher=batcher,
+        encode_pool=_single_thread("rewardlab-encode"),
+        token=os.environ.get(settings.token_env, "") if settings.token_env else "",
+        shift=shift,
+        scale=scale,
+        clip=clip,
+        normalized=settings.normalize or bool(getattr(backend.card, "normalize", False)),
+    )
+
+
+def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
+    """The FastAPI app serving `scorer`: a `Scorer` or an `EnsembleScorer`, already loaded."""
+    from fastapi import Depends, FastAPI
+    from fastapi.exceptions import RequestValidationError
+
+    from rewardlab.serve.schema import api_models, validation_response
+
+    settings = settings or ServeSettings()
+    svc = _service(scorer, settings)
+    m = api_models(settings)
+    app = FastAPI(
+        title="rewardlab reward server",
+        version="1",
+        lifespan=_lifespan(svc),
+        description="Rewards for RL loops. POST /get_reward is OpenRLHF-compatible.",
+        docs_url=None,  # served by _docs_routes, behind the token like every other endpoint
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.metrics = svc.metrics
+    app.add_middleware(
+        BodyLimitAndMetrics,
+        max_body=settings.max_body_bytes,
+        metrics=svc.metrics,
+        body_timeout_s=settings.client_timeout_s,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Any, exc: RequestValidationError) -> Any:
+        return validation_response(exc.errors())
+
+    auth = [Depends(_token_check(svc))]
+    app.include_router(_scoring_routes(svc, m, auth))
+    app.include_router(_steps_route(svc, m, auth))
+    app.include_router(_status_routes(svc, m, auth))
+    app.include_router(_docs_routes(app, auth))
+    return app
+
+
+def _lifespan(svc: _Service) -> Callable[[Any], Any]:
+    """Start the batcher and warm the model up before serving; on shutdown, empty the queue."""
 
     async def lifespan(app: Any) -> Any:
-        batcher.start()
+        svc.batcher.start()
         loop = asyncio.get_running_loop()
-        warm = await loop.run_in_executor(encode_pool, backend.prepare, "", "warm-up")
-        await loop.run_in_executor(batcher.executor, backend.score, [warm])
-        metrics.ready = True
+        warm = await loop.run_in_executor(svc.encode_pool, svc.backend.prepare, "", "warm-up")
+        await loop.run_in_executor(svc.batcher.executor, svc.backend.score, [warm])
+        svc.metrics.ready = True
         log.info(
             "ready: %s %s, auth %s, normalise %s",
-            backend.kind, model_id, "on" if token else "off", normalized,
+            svc.backend.kind, svc.model_id, "on" if svc.token else "off", svc.normalized,
         )  # fmt: skip
         try:
             yield
         finally:
-            metrics.ready = False
-            await batcher.close()  # uvicorn has already waited for in-flight requests; this empties the queue
-            encode_pool.shutdown(wait=True)
+            svc.metrics.ready = False
+            await (
+                svc.batcher.close()
+            )  # uvicorn has already waited for in-flight requests; this empties the queue
+            svc.encode_pool.shutdown(wait=True)
 
-    app = FastAPI(
-        title="rewardlab reward server",
-        version="1",
-        lifespan=lifespan,
-        description="Rewards for RL loops. POST /get_reward is OpenRLHF-compatible.",
-    )
-    app.state.metrics = metrics
-    app.add_middleware(BodyLimitAndMetrics, max_body=settings.max_body_bytes, metrics=metrics)
-    bearer = HTTPBearer(auto_error=False, description=f"Required when ${settings.token_env} is set.")
+    return lifespan
+
+
+def _token_check(svc: _Service) -> Callable[..., None]:
+    """The dependency every endpoint but /health carries: 401 unless the bearer token matches."""
+    from fastapi import Depends, HTTPException
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+    bearer = HTTPBearer(auto_error=False, description=f"Required when ${svc.settings.token_env} is set.")
 
     def require_token(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
-        if not token:
+        if not svc.token:
             return
-        if creds is None or not hmac.compare_digest(creds.credentials.encode(), token.encode()):
+        if creds is None or not hmac.compare_digest(creds.credentials.encode(), svc.token.encode()):
             raise HTTPException(
                 401,
                 "missing or wrong bearer token (send Authorization: Bearer <token>)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Any, exc: RequestValidationError) -> JSONResponse:
-        return validation_response(exc.errors())
+    return require_token
 
-    async def encode(prompts: Sequence[Any], responses: Sequence[Any]) -> list[Any]:
-        def run() -> list[Any]:
-            return [backend.prepare(p, r) for p, r in zip(prompts, responses, strict=True)]
 
-        try:
-            return await asyncio.get_running_loop().run_in_executor(encode_pool, run)
-        except Exception as e:  # e.g. a chat template that rejects the roles' order: the input's fault
-            problem = {"loc": ["body"], "msg": f"cannot encode the input: {e}", "type": "value_error"}
-            raise HTTPException(422, [problem]) from None
+def _scoring_routes(svc: _Service, m: Any, auth: list) -> Any:
+    """POST /score and OpenRLHF's POST /get_reward."""
+    from fastapi import APIRouter
 
-    async def rewards_for(
-        prompts: Sequence[Any], responses: Sequence[Any]
-    ) -> tuple[list[float], list[float]]:
-        encoded = await encode(prompts, responses)
-        try:
-            raw = await batcher.submit(encoded)
-        except RuntimeError as e:
-            raise HTTPException(503, str(e)) from None
-        return raw, _transform(raw, shift, scale, clip)
+    router = APIRouter()
+    problems = {c: {"model": m.Problem} for c in (400, 401, 408, 413, 503)}
 
-    auth = [Depends(require_token)]
-    problems = {c: {"model": m.Problem} for c in (400, 401, 413, 503)}
-
-    @app.post("/score", response_model=m.ScoreResponse, dependencies=auth, responses=problems)
+    @router.post("/score", response_model=m.ScoreResponse, dependencies=auth, responses=problems)
     async def score(body: m.ScoreRequest) -> Any:  # type: ignore[name-defined]
         """Rewards for texts, prompt/response pairs or conversations, in input order."""
         prompts, responses = body.inputs()
-        _, rewards = await rewards_for(prompts, responses)
-        return {"rewards": rewards, "model": model_id, "normalized": normalized}
+        _, rewards = await svc.rewards(prompts, responses)
+        return {"rewards": rewards, "model": svc.model_id, "normalized": svc.normalized}
 
-    @app.post("/get_reward", response_model=m.GetRewardResponse, dependencies=auth, responses=problems)
+    @router.post("/get_reward", response_model=m.GetRewardResponse, dependencies=auth, responses=problems)
     async def get_reward(body: m.GetRewardRequest) -> Any:  # type: ignore[name-defined]
         """OpenRLHF's remote reward API: `query` holds prompt + response texts (special tokens allowed)."""
-        specials = (backend.tokenizer.pad_token, backend.tokenizer.eos_token)
+        specials = (svc.backend.tokenizer.pad_token, svc.backend.tokenizer.eos_token)
         queries = [strip_special(q, specials) for q in body.query]
         prompts = [""] * len(queries)
-        if body.prompts and len(body.prompts) == len(queries):
-            for i, (p, q) in enumerate(zip(body.prompts, queries, strict=True)):
-                p = strip_special(p, specials)
-                if p and q.startswith(p):  # split so left truncation cuts the prompt, not the response
-                    prompts[i], queries[i] = p, q[len(p) :]
-        raw, rewards = await rewards_for(prompts, queries)
+        for i, (p, q) in enumerate(zip(body.prompts or [], queries, strict=False)):  # lengths checked
+            p = strip_special(p, specials)
+            if p and q.startswith(p):  # split so left truncation cuts the prompt, not the response
+                prompts[i], queries[i] = p, q[len(p) :]
+        raw, rewards = await svc.rewards(prompts, queries)
         return {"rewards": rewards, "scores": rewards, "extra_logs": {"raw_reward": raw}}
 
-    @app.post(
+    return router
+
+
+def _steps_route(svc: _Service, m: Any, auth: list) -> Any:
+    """POST /score_steps: per-step scores of a process reward model; 501 for any other model."""
+    from fastapi import APIRouter, HTTPException
+
+    router = APIRouter()
+    is_prm = svc.backend.kind == "process reward model"
+    problems = {c: {"model": m.Problem} for c in (400, 401, 408, 413, 501, 503)}
+
+    @router.post(
         "/score_steps",
         response_model=m.StepsResponse,
         dependencies=auth,
-        responses={**problems, 501: {"model": m.Problem}},
-        include_in_schema=backend.kind == "process reward model",  # for other models it only answers 501
+        responses=problems,
+        include_in_schema=is_prm,  # for other models it only answers 501
     )
     async def score_steps(body: m.StepsRequest) -> Any:  # type: ignore[name-defined]
         """Per-step P(correct) of a process reward model (PRM) and their aggregate per solution.
 
         Probabilities are not normalised or clipped; a step lost to truncation scores null.
         """
-        if backend.kind != "process reward model":
+        if not is_prm:
             raise HTTPException(
                 501,
-                f"model {model_id!r} is an outcome {backend.kind}: it scores whole responses (use /score); "
-                "/score_steps needs a process reward model (rewardlab.json with a step_marker)",
+                f"model {svc.model_id!r} is an outcome {svc.backend.kind}: it scores whole responses (use "
+                "/score); /score_steps needs a process reward model (rewardlab.json with a step_marker)",
             )
         from rewardlab.prm.evaluate import aggregate
 
         prompts = [item.prompt for item in body.items]
         steps = [item.steps for item in body.items]
         loop = asyncio.get_running_loop()
-        per_step = await loop.run_in_executor(batcher.executor, scorer.score_steps, prompts, steps)
+        per_step = await loop.run_in_executor(svc.batcher.executor, svc.scorer.score_steps, prompts, steps)
         rewards = [_finite(aggregate(s, body.aggregate)) for s in per_step]
         step_rewards = [[_finite(p) for p in s] for s in per_step]
-        return {"step_rewards": step_rewards, "rewards": rewards, "model": model_id}
+        return {"step_rewards": step_rewards, "rewards": rewards, "model": svc.model_id}
 
-    @app.get("/health", response_model=m.Health, responses={503: {"model": m.Health}})
+    return router
+
+
+def _status_routes(svc: _Service, m: Any, auth: list) -> Any:
+    """GET /health (no token: for probes) and GET /metrics (Prometheus text)."""
+    from fastapi import APIRouter
+    from fastapi.responses import JSONResponse, PlainTextResponse
+
+    router = APIRouter()
+
+    @router.get("/health", response_model=m.Health, responses={503: {"model": m.Health}})
     async def health() -> Any:
         """Liveness (this answers) and readiness (the model is loaded and warmed up)."""
-        ready = metrics.ready
+        ready = svc.metrics.ready
         body = {
             "status": "ok" if ready else "unavailable",
             "ready": ready,
-            "model": model_id,
-            "kind": backend.kind,
+            "model": svc.model_id,
+            "kind": svc.backend.kind,
         }
         return body if ready else JSONResponse(body, status_code=503)
 
-    @app.get(
+    @router.get(
         "/metrics",
         response_class=PlainTextResponse,
         dependencies=auth,
@@ -329,9 +379,32 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
     )
     async def prometheus() -> PlainTextResponse:
         """Prometheus text format: requests, latency, batch sizes, queue depth."""
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(svc.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    return app
+    return router
+
+
+def _docs_routes(app: Any, auth: list) -> Any:
+    """/openapi.json, /docs and /redoc as FastAPI serves them, but behind the token (docs/serving.md)."""
+    from fastapi import APIRouter
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import JSONResponse
+
+    router = APIRouter(dependencies=auth, include_in_schema=False)
+
+    @router.get("/openapi.json")
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    async def swagger() -> Any:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title + " - Swagger UI")
+
+    @router.get("/redoc")
+    async def redoc() -> Any:
+        return get_redoc_html(openapi_url="/openapi.json", title=app.title + " - ReDoc")
+
+    return router
 
 
 def _finite(x: float) -> float | None:
@@ -342,82 +415,6 @@ def _single_thread(name: str) -> Any:
     from concurrent.futures import ThreadPoolExecutor
 
     return ThreadPoolExecutor(1, thread_name_prefix=name)
-
-
-class BodyLimitAndMetrics:
-    """ASGI middleware: refuse bodies over the limit with 413, and time and count every request."""
-
-    def __init__(self, app: Any, max_body: int, metrics: Metrics) -> None:
-        self.app = app
-        self.max_body = max_body
-        self.metrics = metrics
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started = time.perf_counter()
-        path = scope.get("path", "")
-        endpoint = path if path in ENDPOINTS else "other"
-        status = 500
-        self.metrics.in_flight += 1
-
-        async def send_and_record(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            body = await self._read_body(scope, receive)
-            if body is None:
-                await _send_json(
-                    send_and_record,
-                    413,
-                    {
-                        "detail": f"request body is larger than {self.max_body} bytes, this server's limit "
-                        "(rewardlab serve --max-body-bytes); split the request"
-                    },
-                )
-                return
-            replayed = False
-
-            async def replay() -> dict:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send_and_record)
-        finally:
-            self.metrics.in_flight -= 1
-            self.metrics.observe_request(endpoint, status, time.perf_counter() - started)
-
-    async def _read_body(self, scope: dict, receive: Any) -> bytes | None:
-        """The whole body, or None once it exceeds the limit (checked on Content-Length first)."""
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                return None
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
-
-async def _send_json(send: Any, status: int, body: dict) -> None:
-    data = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
 
 
 def load_scorer(model: str | Path, settings: ServeSettings) -> Any:
@@ -439,11 +436,4 @@ def run(model: str | Path, settings: ServeSettings | None = None) -> None:
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         auth = "a bearer token is required" if os.environ.get(settings.token_env) else "NO token is set"
         log.warning("binding %s: reachable from other machines, and %s", settings.host, auth)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=int(math.ceil(settings.shutdown_timeout_s)),
-        log_level="info",
-    )
+    uvicorn.Server(uvicorn_config(app, settings)).run()

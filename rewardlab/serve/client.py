@@ -12,7 +12,7 @@ OpenRLHF, two ways (docs/serving.md):
   directly (it sends ``{"query", "prompts", "labels"}`` and reads ``rewards``). It sends no
   Authorization header, so leave the server's token unset (and keep it on 127.0.0.1).
 - ``--remote_rm_url reward_func.py`` with a file holding
-  ``from rewardlab.serve_client import openrlhf_reward_func as reward_func``: OpenRLHF calls it with
+  ``from rewardlab.serve.client import openrlhf_reward_func as reward_func``: OpenRLHF calls it with
   ``(queries, prompts, labels)``; it reaches $REWARDLAB_SERVE_URL with this client, so the token,
   timeouts and retries apply.
 

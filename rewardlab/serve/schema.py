@@ -82,6 +82,15 @@ def api_models(settings: Any) -> SimpleNamespace:
         prompts: Annotated[list[Str], Field(max_length=n)] | None = None
         labels: list[Any] | None = None
 
+        @model_validator(mode="after")
+        def one_prompt_per_query(self) -> "GetRewardRequest":
+            if self.prompts is not None and len(self.prompts) != len(self.query):
+                raise ValueError(
+                    f"prompts has {len(self.prompts)} items but query has {len(self.query)}: give one "
+                    "prompt per query (prompts[i] is the start of query[i]), or leave prompts out"
+                )
+            return self
+
     class StepItem(BaseModel):
         model_config = ConfigDict(extra="forbid")
         prompt: Str = ""
