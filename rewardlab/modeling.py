@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rewardlab.encoding import TextEncoder
+from rewardlab.encoding import LAYOUTS, TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,11 @@ class ModelCard:
     max_length: int = 512
     truncation: str = "left"
     append_eos: bool = True
+    layout: str = "rewardlab"
+    """How (prompt, response) becomes ids (rewardlab.encoding): ``rewardlab`` ([BOS] prompt response
+    [EOS], text pairs for encoders) or ``chat_template`` (the chat template's text as is, read at its last
+    token: what vLLM, verl, TRL and OpenRLHF tokenise; docs/integrations.md). Cards older than the field
+    mean ``rewardlab``."""
     reward_mean: float = 0.0
     reward_std: float = 1.0
     reward_stats_from: str = ""
@@ -91,6 +96,8 @@ class ModelCard:
         card = cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
         if card.pooling not in POOLINGS[1:]:
             raise ValueError(f"{file}: pooling {card.pooling!r} is not one of {POOLINGS[1:]}")
+        if card.layout not in LAYOUTS:
+            raise ValueError(f"{file}: layout {card.layout!r} is not one of {LAYOUTS}")
         return card
 
 
@@ -233,8 +240,11 @@ def build_reward_model(
     gradient_checkpointing: bool = False,
     extra_tokens: Sequence[str] = (),
     dropout: bool = False,
+    layout: str = "rewardlab",
 ) -> tuple[RewardModel, TextEncoder, ModelCard]:
     """Load a backbone (hub name, folder, .gguf, or packaged short name) with a fresh scalar head.
+
+    `layout` is ``rewardlab`` or ``chat_template`` (decoders; see `ModelCard.layout`).
 
     `extra_tokens` are added to the tokenizer as special tokens (e.g. a PRM's step marker) and get
     fresh embedding rows before any layer is frozen or wrapped by LoRA. Dropout is switched off unless
@@ -266,7 +276,9 @@ def build_reward_model(
         hf_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if lora_r:
         hf_model = apply_lora(hf_model, lora_r)
-    encoder = TextEncoder(tokenizer, max_length=max_length, truncation=truncation, is_encoder=encoder_model)
+    encoder = TextEncoder(
+        tokenizer, max_length=max_length, truncation=truncation, is_encoder=encoder_model, layout=layout
+    )
     card = ModelCard(
         base_model=backbone if not gguf else os.path.join(path, gguf),
         pooling=pooling,
@@ -274,6 +286,7 @@ def build_reward_model(
         max_length=max_length,
         truncation=truncation,
         append_eos=encoder.append_eos,
+        layout=layout,
     )
     return RewardModel(hf_model, pooling, encoder_model), encoder, card
 
@@ -436,6 +449,7 @@ def load_reward_model(
         truncation=card.truncation,
         is_encoder=card.is_encoder,
         append_eos=card.append_eos,
+        layout=card.layout,
     )
     model = RewardModel(hf_model, card.pooling, card.is_encoder).eval()
     if device is not None:
