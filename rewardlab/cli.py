@@ -129,6 +129,7 @@ VERB_MODULES = [
     "rewardlab.bon_cli",
     "rewardlab.prm_cli",
     "rewardlab.drift_cli",
+    "rewardlab.integrations.export_cli",
 ]
 
 

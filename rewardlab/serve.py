@@ -44,7 +44,10 @@ log = logging.getLogger("rewardlab.serve")
 
 TOKEN_ENV = "REWARDLAB_SERVE_TOKEN"
 OPEN_PATHS = ("/health",)
-ENDPOINTS = ("/score", "/get_reward", "/score_steps", "/health", "/metrics", "/openapi.json", "/docs")
+ENDPOINTS = (
+    "/score", "/get_reward", "/score_steps", "/v1/score/evaluation", "/health", "/metrics", "/openapi.json",
+    "/docs",
+)  # fmt: skip
 
 
 @dataclass
@@ -156,8 +159,9 @@ def backend_for(scorer: Any, settings: ServeSettings) -> Backend:
             scorer = scorer.with_rule(settings.ensemble_rule or scorer.card.rule, settings.ensemble_lam)
         first = scorer.scorers[0].encoder
 
-        def prepare(prompt: Any, response: Any) -> tuple[Any, Any, int]:
-            return prompt, response, len(first.encode(prompt, response).input_ids)
+        def prepare(prompt: Any, response: Any) -> tuple[Any, Any, int, bool]:
+            encoded = first.encode(prompt, response)
+            return prompt, response, len(encoded.input_ids), encoded.truncated
 
         def score(items: list[tuple[Any, Any, int]]) -> list[float]:
             return scorer.score([i[0] for i in items], [i[1] for i in items])
@@ -248,9 +252,12 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
             raise HTTPException(422, [problem]) from None
 
     async def rewards_for(
-        prompts: Sequence[Any], responses: Sequence[Any]
+        prompts: Sequence[Any], responses: Sequence[Any], stats: list | None = None
     ) -> tuple[list[float], list[float]]:
+        """(raw, returned) rewards; `stats` collects each item's (truncated, num_tokens) when given."""
         encoded = await encode(prompts, responses)
+        if stats is not None:
+            stats.extend(_item_stats(e) for e in encoded)
         try:
             raw = await batcher.submit(encoded)
         except RuntimeError as e:
@@ -270,16 +277,22 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
     @app.post("/get_reward", response_model=m.GetRewardResponse, dependencies=auth, responses=problems)
     async def get_reward(body: m.GetRewardRequest) -> Any:  # type: ignore[name-defined]
         """OpenRLHF's remote reward API: `query` holds prompt + response texts (special tokens allowed)."""
-        specials = (backend.tokenizer.pad_token, backend.tokenizer.eos_token)
-        queries = [strip_special(q, specials) for q in body.query]
-        prompts = [""] * len(queries)
-        if body.prompts and len(body.prompts) == len(queries):
-            for i, (p, q) in enumerate(zip(body.prompts, queries, strict=True)):
-                p = strip_special(p, specials)
-                if p and q.startswith(p):  # split so left truncation cuts the prompt, not the response
-                    prompts[i], queries[i] = p, q[len(p) :]
-        raw, rewards = await rewards_for(prompts, queries)
-        return {"rewards": rewards, "scores": rewards, "extra_logs": {"raw_reward": raw}}
+        from rewardlab.integrations.openrlhf import split_queries
+
+        layout = getattr(backend.card, "layout", "rewardlab")
+        prompts, queries = split_queries(backend.tokenizer, layout, body.query, body.prompts)
+        stats: list[tuple[bool, int]] = []
+        raw, rewards = await rewards_for(prompts, queries, stats)
+        extra_logs = {
+            "raw_reward": raw,
+            "truncated": [float(t) for t, _ in stats],  # floats: OpenRLHF averages extra_logs as metrics
+            "num_tokens": [float(n) for _, n in stats],
+        }
+        return {"rewards": rewards, "scores": rewards, "extra_logs": extra_logs}
+
+    from rewardlab.integrations.llamafactory import router as llamafactory_router
+
+    app.include_router(llamafactory_router(rewards_for, model_id, settings, auth))
 
     @app.post(
         "/score_steps",
@@ -332,6 +345,13 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _item_stats(item: Any) -> tuple[bool, int]:
+    """(truncated, num_tokens) of a prepared item: an `Encoded`, or an ensemble's (p, r, n, truncated)."""
+    if hasattr(item, "input_ids"):
+        return bool(item.truncated), len(item.input_ids)
+    return bool(item[3]), int(item[2])
 
 
 def _finite(x: float) -> float | None:
