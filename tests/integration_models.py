@@ -55,7 +55,9 @@ def chat_model(tiny_backbone, kind: str, folder: Path, max_length: int = 128, **
             shutil.copytree(backbone, templated)
             tok.save_pretrained(templated)
         backbone = str(templated)
-    model, encoder, card = build_reward_model(backbone, max_length=max_length, layout="chat_template", **build)
+    model, encoder, card = build_reward_model(
+        backbone, max_length=max_length, layout="chat_template", **build
+    )
     torch.manual_seed(1)
     with torch.no_grad():
         head = score_head(model.hf_model)
