@@ -37,9 +37,10 @@ def bert_model(tiny_backbone, tmp_path_factory):
     from rewardlab.modeling import build_reward_model, save_reward_model, score_head
 
     model, encoder, card = build_reward_model(tiny_backbone("bert"), max_length=64)
+    torch.manual_seed(2)
     with torch.no_grad():  # a random BERT pools nearly the same vector for every text: spread it out
         score_head(model.hf_model).weight.normal_(0, 1.0)
-        model.hf_model.bert.pooler.dense.weight.normal_(0, 1.0)
+        model.hf_model.bert.pooler.dense.weight.normal_(0, 0.2)
     path = tmp_path_factory.mktemp("export-bert") / "bert"
     save_reward_model(model, encoder, card, path)
     return str(path)
@@ -122,13 +123,17 @@ def test_encoder_exports_for_vllm_score_with_a_text_pair(bert_model, tmp_path):
     assert config.sbert_ce_default_activation_function == "torch.nn.modules.linear.Identity"
     tok = AutoTokenizer.from_pretrained(out)
     model = AutoModelForSequenceClassification.from_pretrained(out).eval()
-    pairs = [("how do I fix python code?", " please explain"), ("explain bread", " bread is good")]
+    pairs = [("how do I fix python code?", " please explain"), ("the cake", " sorry, I cannot help")]
     with torch.no_grad():
         got = [float(model(**tok(a, b, return_tensors="pt")).logits[0, 0]) for a, b in pairs]
     expected = Scorer.from_pretrained(bert_model, device="cpu").score(
         [a for a, _ in pairs], [b for _, b in pairs]
     )
-    assert max_abs_diff(got, expected) < TOL and abs(expected[0] - expected[1]) > 0.01
+    assert max_abs_diff(got, expected) < TOL and abs(expected[0] - expected[1]) > 1e-3
+    # one string (what /classify, TRL or reward-bench would send) loses the pair: a different reward
+    with torch.no_grad():
+        single = [float(model(**tok(a + b, return_tensors="pt")).logits[0, 0]) for a, b in pairs]
+    assert max_abs_diff(single, expected) > 1e-3
 
 
 def reward_bench_scores(folder: str, conversations_: list[list[dict]]) -> list[float]:
