@@ -118,3 +118,29 @@ def test_compute_score_through_rewardlab_serve(models):
             compute_score("ds", response[0]["content"], None, {"prompt": prompt}, url=server.url)
         )
     assert got == pytest.approx(scorer.score([prompt], [response])[0], abs=1e-5)
+
+
+def test_a_template_token_named_bos_is_cleared_so_verl_keeps_it(tiny_backbone, tmp_path):
+    """SmolLM2's bos_token is ``<|im_start|>``, which its ChatML template writes and its tokenizer never
+    adds: verl's _preprocess_reward_inputs strips it from the front of every conversation. The vLLM export
+    clears that bos_token, and the DisRM path then reads the Scorer's reward."""
+    from transformers import AutoTokenizer
+
+    from rewardlab.cli import main
+
+    folder = tmp_path / "smol-like"
+    chat_model(tiny_backbone, "qwen2", folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.bos_token = "<|im_start|>"
+    tok.save_pretrained(folder)
+    pairs = conversations()
+    expected = Scorer.from_pretrained(folder, device="cpu").score(
+        [p for p, _ in pairs], [r for _, r in pairs]
+    )
+    assert max_abs_diff(verl_disrm_scores(str(folder), pairs), expected) > 0.05  # the first token lost
+    out = tmp_path / "smol-like-vllm"
+    assert main(["export", str(folder), "--target", "vllm", "-o", str(out)]) == 0
+    assert AutoTokenizer.from_pretrained(out).bos_token is None
+    assert max_abs_diff(verl_disrm_scores(str(out), pairs), expected) < TOL
+    again = Scorer.from_pretrained(out, device="cpu").score([p for p, _ in pairs], [r for _, r in pairs])
+    assert max_abs_diff(again, expected) < 1e-6

@@ -13,7 +13,9 @@ What is written, for every target, into OUT's ``config.json``:
 ``openrlhf`` also gets ``value_head.weight`` (a copy of the linear head OpenRLHF's reward model looks up
 by its default ``value_head_prefix``) next to ``score.weight``, so the one folder still loads in
 transformers and vLLM. A tokenizer without a chat template gets `PLAIN_CHAT_TEMPLATE` (the
-``chat_template`` layout installs it when the model is built, so it is normally there already).
+``chat_template`` layout installs it when the model is built, so it is normally there already). For
+vLLM and SGLang, a ``bos_token`` that the template writes but the tokenizer never adds is cleared
+(`_forget_template_bos`: verl would strip it).
 
 It refuses, exits 2 and writes nothing where the target cannot reproduce the reward (`check`): a process
 reward model, mean pooling, an encoder in an engine that scores one string, a decoder trained with the
@@ -170,6 +172,12 @@ def export_model(model_dir: str | Path, target: str, output_dir: str | Path) -> 
         config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         if not card.is_encoder:
             _ensure_chat_template(staging)
+            if target in ("vllm", "sglang") and _forget_template_bos(staging):
+                notes.append(
+                    "bos_token cleared in the exported tokenizer: it is the template's own first token and "
+                    "is never added by the tokenizer, so verl's DisRM path would strip it from every "
+                    "conversation (reward_loop.py, _preprocess_reward_inputs) and nothing would add it back"
+                )
         if target == "openrlhf":
             _add_value_head(staging)
         if out.exists():
@@ -190,6 +198,26 @@ def _ensure_chat_template(folder: Path) -> None:
     if not getattr(tok, "chat_template", None):
         tok.chat_template = PLAIN_CHAT_TEMPLATE
         tok.save_pretrained(folder)
+
+
+def _forget_template_bos(folder: Path) -> bool:
+    """Clear a ``bos_token`` that the chat template writes but the tokenizer never adds (SmolLM2:
+    ``<|im_start|>``). verl's DisRM path strips a leading BOS text before sending the conversation to
+    vLLM/SGLang and relies on the server's tokenizer to add it back; with such a tokenizer nothing does,
+    and the reward model sees the conversation without its first token. The ids of the ``chat_template``
+    layout do not depend on ``bos_token``, so the Scorer's reward is unchanged."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    bos = tok.bos_token
+    if not bos or _auto_special_tokens(tok):
+        return False
+    probe = tok.apply_chat_template([{"role": "user", "content": "q"}], tokenize=False)
+    if not probe.startswith(bos):
+        return False
+    tok.bos_token = None
+    tok.save_pretrained(folder)
+    return True
 
 
 def _weight_files(folder: Path) -> dict[str, str]:
