@@ -279,7 +279,8 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
         """OpenRLHF's remote reward API: `query` holds prompt + response texts (special tokens allowed)."""
         from rewardlab.integrations.openrlhf import split_queries
 
-        layout = getattr(backend.card, "layout", "rewardlab")
+        encoder = scorer.encoder if hasattr(scorer, "encoder") else scorer.scorers[0].encoder
+        layout = encoder.layout_name
         prompts, queries = split_queries(backend.tokenizer, layout, body.query, body.prompts)
         stats: list[tuple[bool, int]] = []
         raw, rewards = await rewards_for(prompts, queries, stats)

@@ -16,7 +16,9 @@ text verl may leave in ``solution_str`` removed first, as verl's own DisRM path 
 
 Backed by an in-process Scorer (``model``, or $REWARDLAB_MODEL; the forward pass runs in a worker
 thread) or by ``rewardlab serve`` (``url``; its micro-batcher groups verl's concurrent per-item calls
-into one forward, the better choice for throughput; a bearer token is read from $REWARDLAB_SERVE_TOKEN).
+into one forward, the better choice for throughput; a bearer token is read from $REWARDLAB_SERVE_TOKEN;
+the adapter has no tokenizer then, so add ``eos_token`` to ``reward_kwargs`` if your verl version
+leaves the EOS text in ``solution_str``).
 """
 
 from __future__ import annotations
