@@ -235,7 +235,8 @@ class TextEncoder:
             p = tok(head, add_special_tokens=False)["input_ids"] if head else []
             ids, k = p + tok(body, add_special_tokens=False)["input_ids"], len(p)
         bos = tok.bos_token_id
-        if ids and bos is not None and ids[0] == bos and k > 0:
+        if ids and bos is not None and ids[0] == bos:  # also for a whole text scored with no prompt
+            k = max(k, 1)
             return _Layout([bos], [], [], None, name="chat_template"), ids[1:k], ids[k:]
         return self.layout, ids[:k], ids[k:]
 

@@ -50,6 +50,14 @@ def test_a_template_that_writes_the_bos_gets_one_bos(models):
     cut = short.encode(*conversations()[1])
     assert cut.truncated and len(cut.input_ids) == 24
     assert cut.input_ids[0] == tok.bos_token_id and cut.input_ids[-1] == tok.eos_token_id
+    # a whole templated text scored with no prompt (LLaMA-Factory's route) keeps its BOS too
+    text = tok.apply_chat_template(conversations()[1][0] + conversations()[1][1], tokenize=False)
+    whole = short.encode_text(text)
+    assert whole.truncated and whole.input_ids[0] == tok.bos_token_id and len(whole.input_ids) == 24
+    assert (
+        TextEncoder(tok, layout="chat_template").encode_text(text).input_ids
+        == tok(text, add_special_tokens=False)["input_ids"]
+    )
 
 
 def test_rewardlab_layout_no_longer_doubles_a_bos_the_text_carries(tiny_backbone):
