@@ -10,6 +10,17 @@ Layout:
   response are concatenated as they are (TRL's convention: the prompt ends where the response begins,
   e.g. HH's ``...\\n\\nAssistant:`` + `` I can't help with that.``) and the reward is read at the EOS.
 - chat messages are rendered with the tokenizer's chat template, or with the plain template below.
+- a prompt whose text already starts with the layout's own first special token (an OpenRLHF query
+  decoded with its BOS, a Llama-3 template that writes ``<|begin_of_text|>``) does not get a second one.
+
+That is the ``rewardlab`` layout. The ``chat_template`` layout (decoders only; recorded in rewardlab.json
+as ``layout``) is the one other engines use: the text is exactly what they tokenise,
+``apply_chat_template(prompt + response, tokenize=False)`` for chat messages (``prompt + response`` for
+plain strings), tokenised once with ``add_special_tokens=False``, and the reward is read at its last
+token (for ChatML the ``\n`` after ``<|im_end|>``). No EOS is appended, nothing is stripped, so
+transformers, vLLM, verl, TRL and OpenRLHF see the same ids (docs/integrations.md, with parity tests).
+A tokenizer without a chat template gets `PLAIN_CHAT_TEMPLATE`, the plain template below as Jinja, with
+the EOS closing each assistant turn (what a policy generates), and saves it with the model.
 
 Truncation (`max_length` counts every token, specials included):
 - ``left`` (default): keep the whole response and cut the prompt from the left (the latest turns of a
@@ -27,6 +38,7 @@ than its rival, a length cue the model could learn), and a decoder can encode th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +46,7 @@ from typing import Any
 from rewardlab.data.types import Message, Text
 
 TRUNCATION_POLICIES = ("left", "right")
+LAYOUTS = ("rewardlab", "chat_template")
 
 PLAIN_ROLES = {"user": "Human", "assistant": "Assistant", "system": "System"}
 
@@ -42,6 +55,18 @@ def render_plain(messages: list[Message], add_generation_prompt: bool = False) -
     """The plain chat template for tokenizers without one: HH-RLHF's ``\\n\\nHuman: …\\n\\nAssistant: …``."""
     text = "".join(f"\n\n{PLAIN_ROLES.get(m['role'], m['role'].title())}: {m['content']}" for m in messages)
     return text + ("\n\nAssistant:" if add_generation_prompt else "")
+
+
+PLAIN_CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ '\\n\\n' }}"
+    "{% if m['role'] == 'user' %}Human{% elif m['role'] == 'assistant' %}Assistant"
+    "{% elif m['role'] == 'system' %}System{% else %}{{ m['role'] | title }}{% endif %}"
+    ": {{ m['content'] }}{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '\\n\\nAssistant:' }}{% endif %}"
+)
+"""`render_plain` as a chat template, each assistant turn closed by the EOS: what the ``chat_template``
+layout installs on a tokenizer that has none (and `rewardlab export` writes), so every engine that applies
+the model's template renders the same text."""
 
 
 def _as_messages(response: Text) -> list[Message]:
@@ -68,6 +93,7 @@ class _Layout:
     suffix: list[int]
     types: tuple[int, int, int, int] | None  # token type of prefix, prompt+middle, response, suffix
     single: _Layout | None = None  # encoders: the one-segment layout used when the prompt is empty
+    name: str = "rewardlab"  # one of LAYOUTS (part of the repr, hence of the token cache's fingerprint)
 
 
 class TextEncoder:
@@ -80,15 +106,31 @@ class TextEncoder:
         truncation: str = "left",
         is_encoder: bool | None = None,
         append_eos: bool = True,
+        layout: str = "rewardlab",
     ) -> None:
         if truncation not in TRUNCATION_POLICIES:
             raise ValueError(f"truncation must be one of {TRUNCATION_POLICIES}, got {truncation!r}")
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.truncation = truncation
         self.is_encoder = _looks_like_encoder(tokenizer) if is_encoder is None else is_encoder
-        self.append_eos = append_eos and not self.is_encoder and tokenizer.eos_token_id is not None
-        self.layout = self._detect_layout()
+        if layout == "chat_template" and self.is_encoder:
+            raise ValueError(
+                "layout chat_template is for decoders; an encoder reads a (prompt, response) text pair "
+                "(layout rewardlab)"
+            )
+        self.append_eos = (
+            append_eos
+            and layout == "rewardlab"
+            and not self.is_encoder
+            and tokenizer.eos_token_id is not None
+        )
+        if layout == "chat_template" and not getattr(tokenizer, "chat_template", None):
+            tokenizer.chat_template = PLAIN_CHAT_TEMPLATE  # saved with the model, read by other engines
+        self.layout = _Layout([], [], [], None, name="chat_template") if layout == "chat_template" else None
+        self.layout = self.layout or self._detect_layout()
         if self.max_length <= self.num_special + 1:
             raise ValueError(f"max_length={max_length} leaves no room for text; use at least 16")
 
@@ -123,10 +165,17 @@ class TextEncoder:
             suffix = suffix + [tok.eos_token_id]
         return _Layout(ids[:i], [], suffix, None)
 
+    @property
+    def layout_name(self) -> str:
+        """``rewardlab`` or ``chat_template`` (module docstring)."""
+        return self.layout.name
+
     def render(self, prompt: Text, response: Text) -> tuple[str, str]:
         """Prompt and response as the strings that get tokenised."""
         if isinstance(prompt, str) and isinstance(response, str):
             return prompt, response
+        if self.layout.name == "chat_template":
+            return self._render_template(prompt, response)
         prompt_msgs = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
         full_msgs = prompt_msgs + _as_messages(response)
         tok = self.tokenizer
@@ -143,12 +192,65 @@ class TextEncoder:
             body = body.rstrip()[: -len(tok.eos_token)]  # the layout appends EOS itself
         return head, body
 
+    def _render_template(self, prompt: Text, response: Text) -> tuple[str, str]:
+        """``chat_template`` layout: the whole conversation rendered once, split where the prompt's
+        rendering with the generation prompt ends (or, for a template that rewrites earlier turns, where
+        the two renderings part: TRL's ``apply_chat_template`` does the same)."""
+        if isinstance(prompt, str):
+            prompt_msgs = [{"role": "user", "content": prompt}] if prompt else []
+        else:
+            prompt_msgs = list(prompt)
+        tok = self.tokenizer
+        full = tok.apply_chat_template(prompt_msgs + _as_messages(response), tokenize=False)
+        head = (
+            tok.apply_chat_template(prompt_msgs, tokenize=False, add_generation_prompt=True)
+            if prompt_msgs
+            else ""
+        )
+        if not full.startswith(head):
+            head = os.path.commonprefix([head, full])
+        return head, full[len(head) :]
+
     def encode(self, prompt: Text, response: Text) -> Encoded:
         prompt_text, response_text = self.render(prompt, response)
+        if self.layout.name == "chat_template":
+            lay, p, r = self._split_text(prompt_text, response_text)
+            return self._assemble(p, r, lay=lay)
         tok = self.tokenizer
         p = tok(prompt_text, add_special_tokens=False)["input_ids"] if prompt_text else []
         r = tok(response_text, add_special_tokens=False)["input_ids"]
-        return self._assemble(p, r)
+        return self._assemble(*self._drop_repeated_prefix(p, r))
+
+    def _split_text(self, head: str, body: str) -> tuple[_Layout, list[int], list[int]]:
+        """``chat_template`` layout: ``head + body`` tokenised once as it is (add_special_tokens=False),
+        cut into prompt and response ids at the first token that ends past the head. A leading BOS becomes
+        the layout's prefix, so left truncation keeps it."""
+        tok = self.tokenizer
+        text = head + body
+        if getattr(tok, "is_fast", False):
+            out = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+            ids = out["input_ids"]
+            k = next((i for i, (_, end) in enumerate(out["offset_mapping"]) if end > len(head)), len(ids))
+        else:
+            p = tok(head, add_special_tokens=False)["input_ids"] if head else []
+            ids, k = p + tok(body, add_special_tokens=False)["input_ids"], len(p)
+        bos = tok.bos_token_id
+        if ids and bos is not None and ids[0] == bos:  # also for a whole text scored with no prompt
+            k = max(k, 1)
+            return _Layout([bos], [], [], None, name="chat_template"), ids[1:k], ids[k:]
+        return self.layout, ids[:k], ids[k:]
+
+    def _drop_repeated_prefix(self, p: list[int], r: list[int]) -> tuple[list[int], list[int]]:
+        """Text that already starts with the layout's first special tokens (a BOS written by a chat
+        template or kept in a decoded query) does not get them twice."""
+        prefix = self._layout_for(p).prefix
+        if not prefix:
+            return p, r
+        if p[: len(prefix)] == prefix:
+            return p[len(prefix) :], r
+        if not p and r[: len(prefix)] == prefix:
+            return p, r[len(prefix) :]
+        return p, r
 
     def encode_group(self, prompt: Text, responses: Sequence[Text]) -> list[Encoded]:
         """The responses to one prompt, with the prompt cut once for the whole group (module docstring)."""
@@ -164,38 +266,54 @@ class TextEncoder:
         flat = [pr for group in rendered for pr in group]
         if not flat:
             return [[] for _ in groups]
+        if self.layout.name == "chat_template":
+            out = []
+            for group in rendered:
+                split = [self._split_text(p, r) for p, r in group]
+                keep = self._group_prompt_budget([(p, r) for _, p, r in split], [lay for lay, _, _ in split])
+                out.append([self._assemble(p, r, keep, lay) for lay, p, r in split])
+            return out
         prompts = list(dict.fromkeys(p for p, _ in flat if p))
         ids = self.tokenizer(prompts + [r for _, r in flat], add_special_tokens=False)["input_ids"]
         prompt_ids = dict(zip(prompts, ids[: len(prompts)], strict=True))
         response_ids = iter(ids[len(prompts) :])
         out = []
         for group in rendered:
-            items = [(prompt_ids[p] if p else [], next(response_ids)) for p, _ in group]
+            items = [
+                self._drop_repeated_prefix(prompt_ids[p] if p else [], next(response_ids)) for p, _ in group
+            ]
             keep = self._group_prompt_budget(items)
             out.append([self._assemble(p, r, keep) for p, r in items])
         return out
 
-    def _group_prompt_budget(self, items: list[tuple[list[int], list[int]]]) -> int | None:
+    def _group_prompt_budget(
+        self, items: list[tuple[list[int], list[int]]], layouts: Sequence[_Layout] | None = None
+    ) -> int | None:
         """Prompt tokens every response of a group keeps under left truncation: what its longest
         response leaves room for. Responses that fill the budget alone are left out of the minimum (they
         keep no prompt whatever the others do), so one over-long response does not erase the others'."""
         if self.truncation != "left" or len(items) < 2:
             return None
-        rooms = [self._budget(p) - len(r) for p, r in items if p and self._budget(p) > len(r)]
+        lays = layouts or [None] * len(items)
+        budgets = [self._budget(p, lay) for (p, _), lay in zip(items, lays, strict=True)]
+        rooms = [b - len(r) for (p, r), b in zip(items, budgets, strict=True) if p and b > len(r)]
         return min(rooms) if rooms else None
 
     def _layout_for(self, p: list[int]) -> _Layout:
         return self.layout if p or self.layout.single is None else self.layout.single
 
-    def _budget(self, p: list[int]) -> int:
+    def _budget(self, p: list[int], lay: _Layout | None = None) -> int:
         """Text tokens that fit beside the specials of `p`'s layout."""
-        return self.max_length - _num_special(self._layout_for(p))
+        return self.max_length - _num_special(lay or self._layout_for(p))
 
-    def _assemble(self, p: list[int], r: list[int], keep_prompt: int | None = None) -> Encoded:
+    def _assemble(
+        self, p: list[int], r: list[int], keep_prompt: int | None = None, lay: _Layout | None = None
+    ) -> Encoded:
         """Lay out prompt ids `p` and response ids `r` with the specials, truncating by the policy;
-        `keep_prompt` caps the prompt tokens kept under left truncation (`encode_groups`)."""
-        lay = self._layout_for(p)
-        budget = self._budget(p)
+        `keep_prompt` caps the prompt tokens kept under left truncation (`encode_groups`); `lay`
+        overrides the layout (``chat_template``: the item's own, with or without a BOS)."""
+        lay = lay or self._layout_for(p)
+        budget = self._budget(p, lay)
         truncated = len(p) + len(r) > budget or (keep_prompt is not None and keep_prompt < len(p))
         if truncated:
             if self.truncation == "left":

@@ -88,6 +88,7 @@ def build_reward_model(
     gradient_checkpointing: bool = False,
     extra_tokens: Sequence[str] = (),
     dropout: bool = False,
+    layout: str = "rewardlab",
 ) -> tuple[RewardModel, TextEncoder, ModelCard]:
     """Load a backbone (hub name, folder, .gguf, or packaged short name) with a fresh scalar head.
 
@@ -121,7 +122,9 @@ def build_reward_model(
         hf_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if lora_r:
         hf_model = apply_lora(hf_model, lora_r)
-    encoder = TextEncoder(tokenizer, max_length=max_length, truncation=truncation, is_encoder=encoder_model)
+    encoder = TextEncoder(
+        tokenizer, max_length=max_length, truncation=truncation, is_encoder=encoder_model, layout=layout
+    )
     card = ModelCard(
         base_model=backbone if not gguf else os.path.join(path, gguf),
         pooling=pooling,
@@ -129,6 +132,7 @@ def build_reward_model(
         max_length=max_length,
         truncation=truncation,
         append_eos=encoder.append_eos,
+        layout=layout,
     )
     return RewardModel(hf_model, pooling, encoder_model), encoder, card
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rewardlab.data.encoding import TextEncoder
+from rewardlab.data.encoding import LAYOUTS, TextEncoder
 from rewardlab.model.reward_model import POOLINGS, RewardModel
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,11 @@ class ModelCard:
     max_length: int = 512
     truncation: str = "left"
     append_eos: bool = True
+    layout: str = "rewardlab"
+    """How (prompt, response) becomes ids (rewardlab.data.encoding): ``rewardlab`` ([BOS] prompt response
+    [EOS], text pairs for encoders) or ``chat_template`` (the chat template's text as is, read at its last
+    token: what vLLM, verl, TRL and OpenRLHF tokenise; docs/integrations.md). Cards older than the field
+    mean ``rewardlab``."""
     reward_mean: float = 0.0
     reward_std: float = 1.0
     reward_stats_from: str = ""
@@ -71,6 +76,8 @@ class ModelCard:
         card = cls(**{k: v for k, v in raw.items() if k in cls.__dataclass_fields__})
         if card.pooling not in POOLINGS[1:]:
             raise ValueError(f"{file}: pooling {card.pooling!r} is not one of {POOLINGS[1:]}")
+        if card.layout not in LAYOUTS:
+            raise ValueError(f"{file}: layout {card.layout!r} is not one of {LAYOUTS}")
         return card
 
 
@@ -153,6 +160,7 @@ def load_reward_model(
         truncation=card.truncation,
         is_encoder=card.is_encoder,
         append_eos=card.append_eos,
+        layout=card.layout,
     )
     model = RewardModel(hf_model, card.pooling, card.is_encoder).eval()
     if device is not None:

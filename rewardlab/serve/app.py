@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardlab.integrations.openrlhf import strip_special
 from rewardlab.serve.batching import Metrics, MicroBatcher
 from rewardlab.serve.limits import BodyLimitAndMetrics, uvicorn_config
 from rewardlab.serve.settings import TOKEN_ENV, ServeSettings
@@ -75,24 +76,6 @@ def _transform(raw: Sequence[float], shift: float, scale: float, clip: float | N
     return [max(-clip, min(clip, r)) for r in out] if clip is not None else out
 
 
-def strip_special(text: str, tokens: Sequence[str | None]) -> str:
-    """Remove pad/EOS token strings from both ends of an OpenRLHF query (the encoder adds EOS itself).
-
-    OpenRLHF's own server calls ``str.strip(pad_token)``, which strips *characters* of the token
-    string (so ``"</s>"`` also eats a trailing ``"s"``); this removes whole tokens only.
-    """
-    tokens = [t for t in tokens if t]
-    changed = True
-    while changed:
-        changed = False
-        for t in tokens:
-            if text.endswith(t):
-                text, changed = text[: -len(t)], True
-            if text.startswith(t):
-                text, changed = text[len(t) :], True
-    return text
-
-
 @dataclass
 class Backend:
     """What is served, seen from the server: how to prepare one input, its token cost, how to score."""
@@ -115,8 +98,9 @@ def backend_for(scorer: Any, settings: ServeSettings) -> Backend:
             scorer = scorer.with_rule(settings.ensemble_rule or scorer.card.rule, settings.ensemble_lam)
         first = scorer.scorers[0].encoder
 
-        def prepare(prompt: Any, response: Any) -> tuple[Any, Any, int]:
-            return prompt, response, len(first.encode(prompt, response).input_ids)
+        def prepare(prompt: Any, response: Any) -> tuple[Any, Any, int, bool]:
+            encoded = first.encode(prompt, response)
+            return prompt, response, len(encoded.input_ids), encoded.truncated
 
         def score(items: list[tuple[Any, Any, int]]) -> list[float]:
             return scorer.score([i[0] for i in items], [i[1] for i in items])
@@ -165,11 +149,16 @@ class _Service:
             problem = {"loc": ["body"], "msg": f"cannot encode the input: {e}", "type": "value_error"}
             raise HTTPException(422, [problem]) from None
 
-    async def rewards(self, prompts: Sequence[Any], responses: Sequence[Any]) -> tuple[list, list]:
-        """(raw rewards, served rewards) of the pairs, micro-batched with concurrent requests."""
+    async def rewards(
+        self, prompts: Sequence[Any], responses: Sequence[Any], stats: list | None = None
+    ) -> tuple[list, list]:
+        """(raw rewards, served rewards) of the pairs, micro-batched with concurrent requests; `stats`
+        collects each item's (truncated, num_tokens) when given."""
         from fastapi import HTTPException
 
         encoded = await self.encode(prompts, responses)
+        if stats is not None:
+            stats.extend(_item_stats(e) for e in encoded)
         try:
             raw = await self.batcher.submit(encoded)
         except RuntimeError as e:
@@ -235,6 +224,9 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
     app.include_router(_steps_route(svc, m, auth))
     app.include_router(_status_routes(svc, m, auth))
     app.include_router(_docs_routes(app, auth))
+    from rewardlab.integrations.llamafactory import router as llamafactory_router
+
+    app.include_router(llamafactory_router(svc.rewards, svc.model_id, settings, auth))
     return app
 
 
@@ -300,15 +292,20 @@ def _scoring_routes(svc: _Service, m: Any, auth: list) -> Any:
     @router.post("/get_reward", response_model=m.GetRewardResponse, dependencies=auth, responses=problems)
     async def get_reward(body: m.GetRewardRequest) -> Any:  # type: ignore[name-defined]
         """OpenRLHF's remote reward API: `query` holds prompt + response texts (special tokens allowed)."""
-        specials = (svc.backend.tokenizer.pad_token, svc.backend.tokenizer.eos_token)
-        queries = [strip_special(q, specials) for q in body.query]
-        prompts = [""] * len(queries)
-        for i, (p, q) in enumerate(zip(body.prompts or [], queries, strict=False)):  # lengths checked
-            p = strip_special(p, specials)
-            if p and q.startswith(p):  # split so left truncation cuts the prompt, not the response
-                prompts[i], queries[i] = p, q[len(p) :]
-        raw, rewards = await svc.rewards(prompts, queries)
-        return {"rewards": rewards, "scores": rewards, "extra_logs": {"raw_reward": raw}}
+        from rewardlab.integrations.openrlhf import split_queries
+
+        scorer = svc.scorer
+        encoder = scorer.encoder if hasattr(scorer, "encoder") else scorer.scorers[0].encoder
+        # lengths of prompts and query were checked by the schema (422 otherwise)
+        prompts, queries = split_queries(svc.backend.tokenizer, encoder.layout_name, body.query, body.prompts)
+        stats: list[tuple[bool, int]] = []
+        raw, rewards = await svc.rewards(prompts, queries, stats)
+        extra_logs = {
+            "raw_reward": raw,
+            "truncated": [float(t) for t, _ in stats],  # floats: OpenRLHF averages extra_logs as metrics
+            "num_tokens": [float(n) for _, n in stats],
+        }
+        return {"rewards": rewards, "scores": rewards, "extra_logs": extra_logs}
 
     return router
 
@@ -405,6 +402,13 @@ def _docs_routes(app: Any, auth: list) -> Any:
         return get_redoc_html(openapi_url="/openapi.json", title=app.title + " - ReDoc")
 
     return router
+
+
+def _item_stats(item: Any) -> tuple[bool, int]:
+    """(truncated, num_tokens) of a prepared item: an `Encoded`, or an ensemble's (p, r, n, truncated)."""
+    if hasattr(item, "input_ids"):
+        return bool(item.truncated), len(item.input_ids)
+    return bool(item[3]), int(item[2])
 
 
 def _finite(x: float) -> float | None:

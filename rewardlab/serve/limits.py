@@ -29,7 +29,8 @@ from typing import Any
 from rewardlab.serve.batching import Metrics
 
 ENDPOINTS = (
-    "/score", "/get_reward", "/score_steps", "/health", "/metrics", "/openapi.json", "/docs", "/redoc",
+    "/score", "/get_reward", "/score_steps", "/v1/score/evaluation", "/health", "/metrics", "/openapi.json",
+    "/docs", "/redoc",
 )  # fmt: skip
 """Paths counted by name in /metrics; every other path is counted as "other"."""
 
