@@ -104,6 +104,12 @@ class TrainConfig:
         "left: keep the response, cut the prompt from the left (default). right: cut the end of the text.",
         "left",
     )
+    layout: Literal["rewardlab", "chat_template"] = doc(
+        "How (prompt, response) becomes ids. rewardlab: [BOS] prompt response [EOS] (text pairs for "
+        "encoders). chat_template (decoders with a chat template): exactly the template's text, reward read "
+        "at its last token, as vLLM, verl, TRL and OpenRLHF tokenise it (docs/integrations.md).",
+        "rewardlab",
+    )
     epochs: float = doc("Passes over the training data (reward models overfit after 1-2).", 1.0)
     max_steps: int = doc("Stop after this many optimizer steps (0: no limit).", 0)
     batch_size: int = doc("Prompts (groups) per micro-batch; for pair data, pairs per micro-batch.", 4)
@@ -186,6 +192,8 @@ class TrainConfig:
             raise ConfigError(
                 "--lora-r is not supported with --objective steps yet; use --freeze-layers instead"
             )
+        if self.layout == "chat_template" and self.objective == "steps":
+            raise ConfigError("--layout chat_template is not supported with --objective steps; use rewardlab")
         if self.stream and (self.objective != "pairs" or self.data is None):
             raise ConfigError(
                 "--stream reads --data of preferences (--objective pairs); drop --stream otherwise"

@@ -245,3 +245,18 @@ def test_attention_kernel_follows_device_precision_and_phase(tiny_backbone, tmp_
     assert any(m.startswith("attention eager (training in bf16 on CPU") for m in messages), messages
     saved = json.loads((tmp_path / "out" / "config.json").read_text())
     assert not any("attn" in k for k in saved), saved
+
+
+def test_layout_flag_trains_a_model_engines_can_take(tiny_backbone, tmp_path):
+    """--layout chat_template reaches the card, so `rewardlab export --target vllm` accepts the model
+    (it refuses decoders trained with the rewardlab layout); steps + chat_template fails at once."""
+    from rewardlab.config import ConfigError
+    from rewardlab.integrations.export import export_model
+
+    train(_cfg(tiny_backbone, tmp_path, "qwen2", layout="chat_template", epochs=1))
+    card = json.loads((tmp_path / "out" / "rewardlab.json").read_text())
+    assert card["layout"] == "chat_template"
+    result = export_model(str(tmp_path / "out"), "vllm", str(tmp_path / "vllm"))
+    assert result.config_changes["problem_type"] == "regression"
+    with pytest.raises(ConfigError, match="--layout chat_template"):
+        TrainConfig(layout="chat_template", objective="steps", data="x.jsonl")

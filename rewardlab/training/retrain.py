@@ -109,6 +109,7 @@ def retrain(cfg: RetrainConfig, reporter: Reporter | None = None) -> RetrainResu
         pooling=card.pooling,
         max_length=card.max_length,
         truncation=card.truncation,
+        layout=card.layout,
         output_dir=str(out),
         epochs=cfg.epochs,
         lr=cfg.lr,

@@ -96,6 +96,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         pooling=cfg.pooling,
         max_length=cfg.max_length,
         truncation=cfg.truncation,
+        layout=cfg.layout,
         freeze_layers=cfg.freeze_layers,
         lora_r=cfg.lora_r,
         gradient_checkpointing=cfg.gradient_checkpointing,
