@@ -24,6 +24,7 @@ CHOICE_FIELDS = {
     "prm800k_neutral": ("positive", "negative", "drop"),
     "pooling": ("auto", "last", "cls", "mean"),
     "truncation": ("left", "right"),
+    "layout": ("rewardlab", "chat_template"),
     "loss": ("bt", "plackett_luce"),
     "mixed_precision": ("auto", "bf16", "fp16", "no"),
 }
