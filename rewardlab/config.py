@@ -132,7 +132,21 @@ class TrainConfig:
         "Evaluate on held-out data every N optimizer steps (0: at the end of each epoch).", 0
     )
     save_every: int = doc("Write a resumable checkpoint every N optimizer steps (0: only at epoch ends).", 0)
-    resume: str | None = doc("Resume from a checkpoint folder, or 'latest' under --output-dir.", None)
+    resume: str | None = doc(
+        "Resume from a checkpoint folder, or 'latest' under --output-dir (the newest intact checkpoint of "
+        "this run: same config and data, checksums verified; docs/reliability.md).",
+        None,
+    )
+    force: bool = doc(
+        "With --resume: accept another run's checkpoint (other config or data) or an unverifiable one "
+        "written by an older rewardlab (no run.json).",
+        False,
+    )
+    overwrite: bool = doc(
+        "A new run into an --output-dir that holds another run's checkpoints or model: remove the old "
+        "checkpoints folder and replace them (without it such a run refuses to start).",
+        False,
+    )
     seed: int = doc("Seed for data order, initialisation and the train/eval split.", 0)
     mixed_precision: Literal["auto", "bf16", "fp16", "no"] = doc(
         "auto (bf16 where the device runs it fast), bf16, fp16 or no.", "auto"
@@ -194,6 +208,8 @@ class TrainConfig:
             )
         if self.layout == "chat_template" and self.objective == "steps":
             raise ConfigError("--layout chat_template is not supported with --objective steps; use rewardlab")
+        if self.overwrite and self.resume:
+            raise ConfigError("--overwrite starts a new run, --resume continues one; pass only one of them")
         if self.stream and (self.objective != "pairs" or self.data is None):
             raise ConfigError(
                 "--stream reads --data of preferences (--objective pairs); drop --stream otherwise"

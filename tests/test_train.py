@@ -260,3 +260,123 @@ def test_layout_flag_trains_a_model_engines_can_take(tiny_backbone, tmp_path):
     assert result.config_changes["problem_type"] == "regression"
     with pytest.raises(ConfigError, match="--layout chat_template"):
         TrainConfig(layout="chat_template", objective="steps", data="x.jsonl")
+
+
+class _Messages(Reporter):
+    """A reporter that keeps the messages, to assert what a resume said."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def _run_ids(out):
+    return {c.name: json.loads((c / "run.json").read_text())["run_id"] for c in _ckpts(out)}
+
+
+def _ckpts(out):
+    return sorted((out / "checkpoints").glob("step-*"))
+
+
+def test_a_second_run_into_the_folder_refuses_unless_overwrite(tiny_backbone, tmp_path):
+    out = tmp_path / "out"
+    first = _cfg(tiny_backbone, tmp_path, save_every=2, mixed_precision="no")
+    train(first)
+    first_ids = _run_ids(out)
+    assert list(first_ids) == ["step-00000004", "step-00000006"]
+    train(first)  # the same run again into its own folder: allowed, as before
+    assert _run_ids(out) == first_ids
+    other = _cfg(tiny_backbone, tmp_path, save_every=2, mixed_precision="no", seed=1)
+    with pytest.raises(
+        ValueError, match=r"--output-dir .*out already holds checkpoints of another run.*--overwrite"
+    ):
+        train(other)
+    assert _run_ids(out) == first_ids  # refused before touching anything
+    train(_cfg(tiny_backbone, tmp_path, save_every=2, mixed_precision="no", seed=1, overwrite=True))
+    second_ids = _run_ids(out)
+    assert list(second_ids) == ["step-00000004", "step-00000006"]  # retention kept the new run's two
+    assert not set(second_ids.values()) & set(first_ids.values())  # the first run's are gone
+    assert json.loads((out / "run.json").read_text())["run_id"] in second_ids.values()
+
+
+def test_resume_latest_ignores_another_runs_higher_step(tiny_backbone, tmp_path):
+    import shutil
+
+    kw = dict(epochs=2, save_every=2, mixed_precision="no")
+    other, mine = tmp_path / "other", tmp_path / "mine"
+    train(_cfg(tiny_backbone, tmp_path, seed=1, output_dir=str(other), **kw))
+    train(_cfg(tiny_backbone, tmp_path, output_dir=str(mine), **kw))
+    w_full = _weights(mine)
+    # this run was interrupted after step 10; another run's step-12 sits beside it, renamed higher
+    shutil.rmtree(mine / "checkpoints" / "step-00000012")
+    foreign = mine / "checkpoints" / "step-00000099"
+    shutil.copytree(other / "checkpoints" / "step-00000012", foreign)
+    messages = _Messages()
+    result = train(_cfg(tiny_backbone, tmp_path, output_dir=str(mine), resume="latest", **kw), messages)
+    assert result.steps == 12
+    assert any("resumed from" in m and "step-00000010" in m for m in messages.lines), messages.lines
+    w_res = _weights(mine)
+    for k in w_full:
+        assert torch.equal(w_full[k], w_res[k]), k
+    assert foreign.is_dir()  # retention deleted only this run's old checkpoints
+    # naming another run's checkpoint: refused with both ids, accepted with --force
+    with pytest.raises(ValueError, match=r"belongs to run \w+, this config is run \w+.*--force"):
+        train(_cfg(tiny_backbone, tmp_path, output_dir=str(mine), resume=str(foreign), **kw))
+    forced = train(_cfg(tiny_backbone, tmp_path, output_dir=str(mine), resume=str(foreign), force=True, **kw))
+    assert forced.steps == 12
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(tiny_backbone, tmp_path_factory):
+    """One finished run with checkpoints at steps 4 and 6 (a pristine copy for each fault)."""
+    tmp = tmp_path_factory.mktemp("faults")
+    train(_cfg(tiny_backbone, tmp, save_every=2, mixed_precision="no"))
+    return tmp
+
+
+@pytest.mark.parametrize("fault", ["truncate", "delete"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_older_one(
+    tiny_backbone, two_checkpoints, tmp_path, fault
+):
+    import shutil
+
+    newest = two_checkpoints / "out" / "checkpoints" / "step-00000006"
+    names = sorted(f.name for f in newest.iterdir())
+    assert {"model.safetensors", "scheduler.pt", "trainer_state.json"} <= set(names)
+    for name in names:
+        out = tmp_path / f"{fault}-{name}"
+        shutil.copytree(two_checkpoints / "out" / "checkpoints", out / "checkpoints")
+        f = out / "checkpoints" / "step-00000006" / name
+        if fault == "delete":
+            f.unlink()
+        else:
+            f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+        messages = _Messages()
+        cfg = _cfg(tiny_backbone, two_checkpoints, save_every=2, mixed_precision="no")
+        cfg = TrainConfig(**{**cfg.__dict__, "output_dir": str(out), "resume": "latest"})
+        result = train(cfg, messages)
+        assert result.steps == 6, name
+        skipped = [m for m in messages.lines if "skipping" in m and "step-00000006" in m]
+        assert skipped and name in skipped[0], (name, messages.lines)
+        assert any("resumed from" in m and "step-00000004" in m for m in messages.lines), name
+
+
+def test_resume_with_no_intact_checkpoint_names_the_folder(tiny_backbone, two_checkpoints, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(two_checkpoints / "out" / "checkpoints", out / "checkpoints")
+    for ckpt in _ckpts(out):
+        (ckpt / "run.json").unlink()  # as an older rewardlab wrote them
+    cfg = _cfg(tiny_backbone, two_checkpoints, save_every=2, mixed_precision="no")
+    cfg = TrainConfig(**{**cfg.__dict__, "output_dir": str(out), "resume": "latest"})
+    messages = _Messages()
+    with pytest.raises(
+        FileNotFoundError, match=r"no intact checkpoint of this run .* under .*out/checkpoints"
+    ):
+        train(cfg, messages)
+    assert any("no run.json" in m and "--force" in m for m in messages.lines), messages.lines
+    forced = TrainConfig(**{**cfg.__dict__, "force": True})
+    assert train(forced).steps == 6

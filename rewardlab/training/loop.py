@@ -73,6 +73,8 @@ class Loop:
     pad_id: int
     total_steps: int
     out: Path
+    run: str = ""
+    """The run id (rewardlab.training.checkpoint.run_id) written into each checkpoint's run.json."""
 
 
 def fit(
@@ -122,10 +124,10 @@ def fit(
                 if cfg.eval_every and state["step"] % cfg.eval_every == 0:
                     evaluate()
                 if cfg.save_every and state["step"] % cfg.save_every == 0:
-                    save_checkpoint(accelerator, loop.scheduler, state, loop.out)
+                    save_checkpoint(accelerator, loop.scheduler, state, loop.out, run=loop.run)
                 if signals:
                     reporter.finish()
-                    ckpt = save_checkpoint(accelerator, loop.scheduler, state, loop.out)
+                    ckpt = save_checkpoint(accelerator, loop.scheduler, state, loop.out, run=loop.run)
                     raise TrainingInterrupted(signals[0], ckpt)
                 if state["step"] >= loop.total_steps:
                     stop = True
@@ -137,7 +139,7 @@ def fit(
             if not cfg.eval_every or stop:
                 evaluate()
             if not cfg.save_every:
-                save_checkpoint(accelerator, loop.scheduler, state, loop.out)
+                save_checkpoint(accelerator, loop.scheduler, state, loop.out, run=loop.run)
     reporter.finish()
     return units_done, time.perf_counter() - t_loop
 

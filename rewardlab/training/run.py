@@ -24,7 +24,7 @@ import torch
 from rewardlab.config import TrainConfig, finite_json, json_line, save_config
 from rewardlab.progress import Reporter
 from rewardlab.scoring.evaluate import EvalResult
-from rewardlab.training.checkpoint import load_checkpoint
+from rewardlab.training.checkpoint import load_checkpoint, prepare_output, run_id, write_run_file
 from rewardlab.training.data import Datasets, EncodedItems, load_datasets, open_stream, optimizer_steps
 from rewardlab.training.loop import Loop, fit
 from rewardlab.training.objectives import Objective, PairwiseObjective
@@ -106,6 +106,10 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     train_items, eval_enc, test_enc, trunc_lines = encode_datasets(
         cfg, objective, encoder, card, data, accelerator, reporter
     )
+    run = run_id(cfg, card.data_hash)
+    if not cfg.resume and accelerator.is_main_process:
+        prepare_output(out, run, cfg.overwrite)  # refuses another run's folder before any step
+    accelerator.wait_for_everyone()
     forward = objective.prepare(model)
     if forward:
         reporter.message(forward)
@@ -125,11 +129,14 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     params = [p for p in model.parameters() if p.requires_grad]  # FSDP2 swaps in sharded parameters
     state = {"step": 0, "epoch": 0, "batch": 0, "best_accuracy": -1.0, "best_step": 0}
     if cfg.resume:
-        state, ckpt = load_checkpoint(cfg.resume, accelerator, scheduler, out)
+        state, ckpt = load_checkpoint(
+            cfg.resume, accelerator, scheduler, out, run, cfg.force, reporter.message
+        )
         reporter.message(f"resumed from {ckpt} at step {state['step']}")
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "train_config.json")
+        write_run_file(out, run, cfg)
 
     # --- the loop, with model selection on the held-out data ----------------------------------------
     unwrapped = accelerator.unwrap_model(model)
@@ -137,7 +144,17 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     selection = ModelSelection(cfg, objective, accelerator, model, encoder, card, sharded, state, reporter)
     pad_id = encoder.tokenizer.pad_token_id
     loop = Loop(
-        accelerator, model, optimizer, scheduler, params, objective, train_items, pad_id, total_steps, out
+        accelerator,
+        model,
+        optimizer,
+        scheduler,
+        params,
+        objective,
+        train_items,
+        pad_id,
+        total_steps,
+        out,
+        run,
     )
     evaluate = partial(selection.evaluate, scorer, data.eval, eval_enc, data.noise_ceiling.get("eval"))
     units, train_time = fit(loop, cfg, state, evaluate, selection.log, reporter)
