@@ -27,7 +27,7 @@ $(VENV)/.browser: $(STAMP)
 	touch $@
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/rewardlab train
+	HF_HUB_OFFLINE=1 $(BIN)/rewardlab train --overwrite  # the demo always retrains from scratch
 
 test: $(STAMP) $(VENV)/.browser
 	$(BIN)/ruff check rewardlab tests benchmarks examples scripts
