@@ -106,8 +106,10 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
     path, gguf = resolve_backbone(args.backbone)
     kw = {"gguf_file": gguf} if gguf else {}
     tok = AutoTokenizer.from_pretrained(path, **kw)
+    tok.truncation_side = args.trl_truncation  # a TRL user's one-line choice; left keeps the last turn
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    torch.manual_seed(args.seed)  # the fresh head's initialisation, as Trainer's seed does for the rest
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kw)
     model.config.pad_token_id = tok.pad_token_id
     if gguf:  # de-quantized fp32 weights, but the GGUF "quantizer" stays attached and Trainer refuses them
@@ -130,7 +132,7 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
         per_device_train_batch_size=args.batch_size,
         learning_rate=args.lr,
         max_length=args.max_length,
-        seed=0,
+        seed=args.seed,
         report_to=[],
         save_strategy="no",
         logging_steps=10**9,
@@ -156,20 +158,23 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
     }
 
 
-def run_rewardlab(args: argparse.Namespace, train_file: str, test_file: str) -> dict:
+def run_rewardlab(
+    args: argparse.Namespace, train_file: str, test_file: str, matched_settings: bool = False
+) -> dict:
     from rewardlab.config import TrainConfig
     from rewardlab.training.run import train
 
+    # rewardlab's own defaults (the recipe docs/recipes.md chose); --rewardlab-matched pins the
+    # optimisation settings to TRL's instead, for a like-for-like speed comparison.
+    matched = {"batch_size": args.batch_size, "lr": args.lr, "epochs": 1, "eval_fraction": 0.0}
     cfg = TrainConfig(
         data=train_file,
         test_data=test_file,
-        eval_fraction=0.0,
         backbone=args.backbone,
         output_dir=tempfile.mkdtemp(prefix="rl-"),
         max_length=args.max_length,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        epochs=1,
+        seed=args.seed,
+        **(matched if matched_settings else {}),
     )
     result = train(cfg)
     return {
@@ -183,11 +188,10 @@ def child(name: str, args: argparse.Namespace, train_file: str, test_file: str) 
     import transformers
 
     transformers.logging.set_verbosity_error()
-    out = (
-        run_rewardlab(args, train_file, test_file)
-        if name == "rewardlab"
-        else run_trl(name, args, train_file, test_file)
-    )
+    if name.startswith("rewardlab"):
+        out = run_rewardlab(args, train_file, test_file, matched_settings=name == "rewardlab_matched")
+    else:
+        out = run_trl(name, args, train_file, test_file)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import torch
 
@@ -206,6 +210,61 @@ def run_child(cmd: list[str]) -> dict:
     return json.loads(line[len("RESULT ") :])
 
 
+def summarize(runs: list[dict]) -> dict:
+    """Mean (and sd over seeds) of a configuration's speed, memory and accuracy."""
+    import statistics
+
+    acc = [r["test_accuracy"] for r in runs]
+    return {
+        "pairs_per_s": statistics.fmean(r["pairs_per_s"] for r in runs),
+        "seconds": statistics.fmean(r["seconds"] for r in runs),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "test_accuracy": statistics.fmean(acc),
+        "test_accuracy_sd": statistics.stdev(acc) if len(acc) > 1 else None,
+    }
+
+
+def paired_interval(a: list[float], b: list[float]) -> tuple[float, float | None, float | None]:
+    """Mean of a - b over matched seeds and its 95% Student-t interval (None with one seed)."""
+    import statistics
+
+    from recipe_study import t95
+
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    mean = statistics.fmean(d)
+    if len(d) < 2:
+        return mean, None, None
+    half = t95(len(d)) * statistics.stdev(d) / len(d) ** 0.5
+    return mean, mean - half, mean + half
+
+
+def accuracy_comparison(results: dict[str, dict]) -> dict:
+    """rewardlab's default recipe against TRL's most accurate configuration, paired by seed."""
+    lines = []
+    for name, r in results.items():
+        if "test_accuracy" in r:
+            sd = r["test_accuracy_sd"]
+            lines.append(
+                f"{name:>24}: test accuracy {100 * r['test_accuracy']:.2f}"
+                + (f" ± {100 * sd:.2f}" if sd is not None else "")
+                + f" over {len(r['runs'])} seed(s)"
+            )
+    trl = [k for k, v in results.items() if k.startswith("trl") and "test_accuracy" in v]
+    ours = results.get("rewardlab", {})
+    if not trl or "runs" not in ours:
+        return {"lines": lines}
+    best = max(trl, key=lambda k: results[k]["test_accuracy"])
+    mine = {r["seed"]: r["test_accuracy"] for r in ours["runs"]}
+    theirs = {r["seed"]: r["test_accuracy"] for r in results[best]["runs"]}
+    seeds = sorted(set(mine) & set(theirs))
+    d, lo, hi = paired_interval([mine[s] for s in seeds], [theirs[s] for s in seeds])
+    ci = f" [{100 * lo:+.2f}, {100 * hi:+.2f}]" if lo is not None else " (one seed: no interval)"
+    lines.append(
+        f"rewardlab - {best} (TRL's most accurate): {100 * d:+.2f} points{ci}, paired over {len(seeds)} seeds"
+    )
+    return {"lines": lines, "trl_best": best, "difference": d, "ci95": [lo, hi], "paired_seeds": len(seeds)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -219,7 +278,20 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--only", default=None, help="Comma-separated configurations to run.")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="Comma-separated configurations to run, of: "
+        + ", ".join([*TRL_CONFIGS, "rewardlab", "rewardlab_matched"]),
+    )
+    parser.add_argument("--seeds", type=int, default=1, help="Run every configuration with seeds 0..N-1.")
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--trl-truncation",
+        choices=("left", "right"),
+        default="left",
+        help="TRL tokenizer's truncation_side (left keeps the final turn, as rewardlab does by default).",
+    )
     parser.add_argument("--force-bf16", action="store_true", help="Run TRL's bf16 configs on any CPU.")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--files", nargs=2, default=None, help=argparse.SUPPRESS)
@@ -236,48 +308,57 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     n_pairs, n_test = (160, 100) if args.quick else (args.pairs, args.test_pairs)
     train_file, test_file, source = write_subset(n_pairs, n_test, workdir)
-    names = args.only.split(",") if args.only else [*TRL_CONFIGS, "rewardlab"]
+    names = args.only.split(",") if args.only else [*TRL_CONFIGS, "rewardlab", "rewardlab_matched"]
     roofline = {d: round(matmul_gflops(d), 1) for d in ("float32", "bfloat16")}
     bf16_ok, bf16_why = bf16_supported(torch.device("cpu"))
     print(f"matmul roofline (GFLOP/s): fp32 {roofline['float32']}, bf16 {roofline['bfloat16']} ({bf16_why})")
     flops = useful_train_flops(args, train_file)
-    results = {}
-    for name in names:
-        if TRL_CONFIGS.get(name, {}).get("bf16") and not (bf16_ok or args.force_bf16):
-            results[name] = {"skipped": f"{bf16_why}; bf16 runs at {roofline['bfloat16']} GFLOP/s here"}
-            print(f"{name:>24}: skipped ({results[name]['skipped']})")
-            continue
-        cmd = [
-            sys.executable,
-            __file__,
-            "--child",
-            name,
-            "--files",
-            train_file,
-            test_file,
-            "--backbone",
-            args.backbone,
-            "--max-length",
-            str(args.max_length),
-            "--batch-size",
-            str(args.batch_size),
-            "--lr",
-            str(args.lr),
-        ]
-        r = results[name] = run_child(cmd)
-        if "error" in r:
-            print(f"{name}: failed\n{r['error']}")
-            continue
-        r["useful_gflop_per_s"] = round(flops / r["seconds"] / 1e9, 1)
-        r["share_of_fp32_roofline"] = round(r["useful_gflop_per_s"] / roofline["float32"], 3)
-        print(
-            f"{name:>24}: {r['pairs_per_s']:6.2f} pairs/s  {r['seconds']:7.1f} s  "
-            f"peak RSS {r['peak_rss_mb']:6.0f} MB  test accuracy {r['test_accuracy']:.3f}  "
-            f"{r['useful_gflop_per_s']} useful GFLOP/s "
-            f"({100 * r['share_of_fp32_roofline']:.0f}% of fp32 matmul)"
-        )
+    results: dict[str, dict] = {}
+    for seed in range(args.seeds):
+        for name in names:
+            if TRL_CONFIGS.get(name, {}).get("bf16") and not (bf16_ok or args.force_bf16):
+                results[name] = {"skipped": f"{bf16_why}; bf16 runs at {roofline['bfloat16']} GFLOP/s here"}
+                if seed == 0:
+                    print(f"{name:>24}: skipped ({results[name]['skipped']})")
+                continue
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                name,
+                "--files",
+                train_file,
+                test_file,
+                "--seed",
+                str(seed),
+            ]
+            for flag in ("backbone", "max_length", "batch_size", "lr", "trl_truncation"):
+                cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+            r = run_child(cmd)
+            if "error" in r:
+                print(f"{name} seed {seed}: failed\n{r['error']}")
+                results.setdefault(name, {}).setdefault("errors", []).append(r["error"][-500:])
+                continue
+            r["useful_gflop_per_s"] = round(flops / r["seconds"] / 1e9, 1)
+            r["share_of_fp32_roofline"] = round(r["useful_gflop_per_s"] / roofline["float32"], 3)
+            results.setdefault(name, {}).setdefault("runs", []).append({"seed": seed, **r})
+            print(
+                f"{name:>24} seed {seed}: {r['pairs_per_s']:6.2f} pairs/s  {r['seconds']:7.1f} s  "
+                f"peak RSS {r['peak_rss_mb']:6.0f} MB  test accuracy {r['test_accuracy']:.3f}  "
+                f"{r['useful_gflop_per_s']} useful GFLOP/s "
+                f"({100 * r['share_of_fp32_roofline']:.0f}% of fp32 matmul)",
+                flush=True,
+            )
+    for r in results.values():
+        runs = r.get("runs", [])
+        if runs:
+            r.update(summarize(runs))
+    accuracy = accuracy_comparison(results)
+    for line in accuracy["lines"]:
+        print(line)
     trl_speeds = [v["pairs_per_s"] for k, v in results.items() if k.startswith("trl") and "pairs_per_s" in v]
-    ratio = results.get("rewardlab", {}).get("pairs_per_s", 0) / max(trl_speeds) if trl_speeds else None
+    ours = results.get("rewardlab_matched", results.get("rewardlab", {})).get("pairs_per_s", 0)
+    ratio = ours / max(trl_speeds) if trl_speeds else None
     print(
         json.dumps(
             {
@@ -286,8 +367,11 @@ def main() -> None:
                 "backbone": args.backbone,
                 "train_pairs": n_pairs,
                 "test_pairs": n_test,
+                "seeds": args.seeds,
+                "trl_truncation": args.trl_truncation,
                 "results": results,
                 "ratio": ratio,
+                "accuracy": {k: v for k, v in accuracy.items() if k != "lines"},
                 "useful_train_tflop": round(flops / 1e12, 2),
                 "matmul_gflop_per_s": roofline,
                 "machine": {

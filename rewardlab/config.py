@@ -96,8 +96,10 @@ class TrainConfig:
         "(minilm = all-MiniLM-L6-v2, smollm2 = SmolLM2-135M-Instruct GGUF).",
         "minilm",
     )
-    pooling: Literal["auto", "last", "cls", "mean"] = doc(
-        "auto (cls for encoders, last for decoders), last, cls or mean (over response tokens).", "auto"
+    pooling: Literal["auto", "last", "cls", "mean", "mean_all"] = doc(
+        "auto (cls for encoders, last for decoders), last, cls, mean (over response tokens) or mean_all "
+        "(over every token). The mean poolings are rewardlab-only: export refuses them.",
+        "auto",
     )
     max_length: int = doc("Token budget per (prompt, response), special tokens included.", 256)
     truncation: Literal["left", "right"] = doc(
@@ -116,7 +118,10 @@ class TrainConfig:
     grad_accum: int = doc("Micro-batches per optimizer step.", 1)
     lr: float = doc("Peak learning rate of AdamW (suits MiniLM-size backbones; 1B+ want ~1e-5).", 1e-4)
     weight_decay: float = doc("AdamW weight decay.", 0.0)
-    warmup_ratio: float = doc("Fraction of steps with linear warmup before the cosine decay.", 0.05)
+    warmup_ratio: float = doc("Fraction of steps with linear warmup before the decay.", 0.05)
+    lr_schedule: Literal["cosine", "linear", "constant"] = doc(
+        "Learning-rate decay after the warmup: cosine or linear to 0, or constant.", "cosine"
+    )
     max_grad_norm: float = doc("Gradient clipping norm (0: off).", 1.0)
     loss: Literal["bt", "plackett_luce"] = doc(
         "bt: Bradley-Terry averaged over each prompt's pairs (K-wise). plackett_luce: full-ranking "

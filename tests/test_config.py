@@ -22,7 +22,8 @@ from rewardlab.config import (
 CHOICE_FIELDS = {
     "objective": ("pairs", "steps", "outcome"),
     "prm800k_neutral": ("positive", "negative", "drop"),
-    "pooling": ("auto", "last", "cls", "mean"),
+    "pooling": ("auto", "last", "cls", "mean", "mean_all"),
+    "lr_schedule": ("cosine", "linear", "constant"),
     "truncation": ("left", "right"),
     "layout": ("rewardlab", "chat_template"),
     "loss": ("bt", "plackett_luce"),
@@ -236,3 +237,35 @@ def test_flag_name_honours_overrides():
 
     names = {f.name: flag_name(f) for f in dataclasses.fields(OveroptConfig)}
     assert names["forms"] == "--fit" and names["n_boot"] == "--bootstrap" and names["max_n"] == "--max-n"
+
+
+@pytest.mark.parametrize(
+    "schedule, mid, end", [("cosine", 0.5, 0.0), ("linear", 0.5, 0.0), ("constant", 1.0, 1.0)]
+)
+def test_lr_schedule_shapes_the_decay_after_warmup(schedule, mid, end):
+    """--lr-schedule: the learning rate halfway through the decay and at the last step, as a share of
+    the peak (cosine and linear both pass 0.5 at the middle; constant stays at the peak)."""
+    import torch
+
+    from rewardlab.training.run import make_scheduler
+
+    cfg = TrainConfig(lr_schedule=schedule, warmup_ratio=0.0)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = make_scheduler(opt, cfg, total_steps=100)
+    lrs = []
+    for _ in range(100):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(1.0)
+    assert lrs[50] == pytest.approx(mid, abs=1e-6)
+    assert sched.get_last_lr()[0] == pytest.approx(end, abs=1e-6)
+    if schedule == "linear":  # linear and cosine differ off the middle
+        assert lrs[25] == pytest.approx(0.75)
+    if schedule == "cosine":
+        assert lrs[25] == pytest.approx(0.5 * (1 + 0.7071067811865476), abs=1e-6)
+
+
+def test_bad_lr_schedule_names_the_flag():
+    with pytest.raises(ConfigError, match="--lr-schedule must be one of cosine, linear, constant"):
+        TrainConfig(lr_schedule="step")

@@ -169,6 +169,7 @@ def test_reward_bench_export_scores_like_the_scorer(models, kind, tmp_path):
     "target, fixture, build, reason",
     [
         ("vllm", "qwen2", {"pooling": "mean"}, "mean over response tokens"),
+        ("vllm", "qwen2", {"pooling": "mean_all"}, "mean over all tokens"),
         ("trl", "bert", {}, "vLLM's /score"),
         ("reward-bench", "bert", {}, "text pair"),
         ("vllm", "qwen2", {"layout": "rewardlab"}, "rewardlab layout"),

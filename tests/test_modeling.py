@@ -112,6 +112,32 @@ def test_mean_pooling_averages_over_response_tokens_only(tiny_backbone):
     assert got == pytest.approx(expected.item(), abs=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["bert", "gpt2"])
+def test_mean_all_pooling_averages_every_real_token_and_survives_save(tiny_backbone, kind, tmp_path):
+    """mean_all (sentence-transformers' pooling) reads the mean over every non-pad token, prompt and
+    special tokens included, whatever the padding; the saved card brings it back for the Scorer."""
+    model, encoder, card = _model(tiny_backbone, kind, pooling="mean_all")
+    model.eval()
+    items = [encoder.encode(PROMPT, r) for r in RESPONSES]
+    batch = collate(items, encoder.tokenizer.pad_token_id)
+    base = getattr(model.hf_model, model.hf_model.base_model_prefix)
+    head = model.hf_model.score if kind == "gpt2" else model.hf_model.classifier
+    with torch.no_grad():
+        got = model(**batch)
+        for i, e in enumerate(items):
+            ids = torch.tensor([e.input_ids])
+            kw = {"token_type_ids": torch.tensor([e.token_type_ids])} if e.token_type_ids else {}
+            hidden = base(ids, **kw).last_hidden_state[0]
+            assert got[i].item() == pytest.approx(head(hidden.mean(0))[0].item(), abs=1e-5)
+        mean_resp = build_reward_model(tiny_backbone(kind), max_length=64, pooling="mean")[0]
+        mean_resp.load_state_dict(model.state_dict())
+        assert not torch.allclose(mean_resp.eval()(**batch), got)  # prompt tokens really count
+    save_reward_model(model, encoder, card, tmp_path)
+    loaded = Scorer.from_pretrained(tmp_path)
+    assert loaded.model.pooling == "mean_all"
+    assert loaded.score([PROMPT] * 3, RESPONSES) == pytest.approx(got.tolist(), abs=1e-5)
+
+
 def test_loading_checks_the_card(tiny_backbone, tmp_path):
     model, encoder, card = _model(tiny_backbone, "gpt2")
     save_reward_model(model, encoder, card, tmp_path)

@@ -67,6 +67,7 @@ def check(model_dir: str | Path, target: str) -> list[str]:
 
     from rewardlab.data.encoding import PLAIN_CHAT_TEMPLATE
     from rewardlab.integrations.openrlhf import turn_end
+    from rewardlab.model.reward_model import MEAN_POOLINGS
     from rewardlab.model.saved import ModelCard
 
     if target not in TARGETS:
@@ -81,9 +82,10 @@ def check(model_dir: str | Path, target: str) -> list[str]:
             f"(Scorer.score_steps); {target} reads one score per sequence. Serve it with `rewardlab serve` "
             "(POST /score_steps)"
         )
-    if card.pooling == "mean":
+    if card.pooling in MEAN_POOLINGS:
+        what = "response tokens" if card.pooling == "mean" else "all tokens through the head"
         raise ExportRefused(
-            f"the model pools the mean over response tokens, which only rewardlab computes; {target} reads "
+            f"the model pools the mean over {what}, which only rewardlab computes; {target} reads "
             "the last token (vLLM's MEAN pooling averages every token, prompt included). Retrain with "
             f"--pooling last, or {alt}"
         )

@@ -12,6 +12,8 @@ Pooling:
 - ``cls`` (encoders): the architecture's own head on the first token, as in plain transformers.
 - ``mean``: the head applied to the mean hidden state over response tokens. rewardlab-only: plain
   transformers uses the native pooling, so a ``mean`` model scores differently there (the card says so).
+- ``mean_all``: the head on the mean over every real token, prompt and special tokens included: the
+  pooling sentence-transformers trained all-MiniLM-L6-v2 with. rewardlab-only as well, for the same reason.
 
 Packed forward (the batch layout is built by rewardlab.data.packing): a group's responses in one row after
 their common token prefix, with a block mask and restarted positions. Supported: causal decoders whose
@@ -28,7 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
-POOLINGS = ("auto", "last", "cls", "mean")
+POOLINGS = ("auto", "last", "cls", "mean", "mean_all")
+MEAN_POOLINGS = ("mean", "mean_all")
+"""Poolings that average hidden states, which plain transformers cannot express (export refuses them)."""
 VERIFIED_MODEL_TYPES = ("gpt2", "llama", "qwen2")
 """Architectures whose forward is tested to accept our 4D mask and position ids unchanged."""
 MASK_ATTENTION = ("sdpa", "eager")
@@ -83,13 +87,10 @@ class RewardModel(nn.Module):
         kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         if per_token:
             return self._token_logits(kwargs)
-        if self.pooling != "mean":
+        if self.pooling not in MEAN_POOLINGS:
             return self.hf_model(**kwargs).logits[:, 0]
-        if response_mask is None:
-            raise ValueError("mean pooling needs the response mask from the collator")
         hidden = self.hf_model(**kwargs, output_hidden_states=True).hidden_states[-1]
-        weights = response_mask.to(hidden.dtype).unsqueeze(-1)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+        pooled = mean_pool(hidden, self.pooling, attention_mask, response_mask)
         return score_head(self.hf_model)(pooled)[:, 0]
 
     def _token_logits(self, kwargs: dict[str, Any]) -> torch.Tensor:
@@ -100,6 +101,17 @@ class RewardModel(nn.Module):
         if self.is_encoder and pooler is not None and hasattr(pooler, "dense"):
             hidden = pooler.activation(pooler.dense(hidden))
         return score_head(hf)(hidden)[..., 0]
+
+
+def mean_pool(
+    hidden: torch.Tensor, pooling: str, attention_mask: torch.Tensor, response_mask: torch.Tensor | None
+) -> torch.Tensor:
+    """(batch, hidden): the mean over response tokens (``mean``) or over every real token (``mean_all``)."""
+    if pooling == "mean" and response_mask is None:
+        raise ValueError("mean pooling needs the response mask from the collator")
+    mask = response_mask if pooling == "mean" else attention_mask
+    weights = mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 def score_head(hf_model: nn.Module) -> nn.Module:

@@ -18,7 +18,7 @@ import torch
 from rewardlab.data.batching import collate, token_budget_batches
 from rewardlab.data.encoding import Encoded, TextEncoder
 from rewardlab.data.types import Text
-from rewardlab.model.reward_model import RewardModel
+from rewardlab.model.reward_model import MEAN_POOLINGS, RewardModel, mean_pool
 from rewardlab.model.saved import ModelCard, load_reward_model
 from rewardlab.scoring.metrics import sigmoid
 
@@ -259,8 +259,9 @@ class Scorer:
         on_progress: Callable[[int], Any] | None = None,
     ) -> list[list[float]]:
         """The pooled last hidden state the reward head reads, one vector per (prompt, response), in input
-        order: the last real token (``last``), the pooler's dense+tanh of position 0 (``cls``) or the
-        response-token mean (``mean``). ``head(embed) == score`` for every pooling (rewardlab.drift)."""
+        order: the last real token (``last``), the pooler's dense+tanh of position 0 (``cls``), the
+        response-token mean (``mean``) or the mean over all real tokens (``mean_all``).
+        ``head(embed) == score`` for every pooling (rewardlab.drift)."""
         if len(prompts) != len(responses):
             raise ValueError(f"got {len(prompts)} prompts but {len(responses)} responses")
         encoded = [self.encoder.encode(p, r) for p, r in zip(prompts, responses, strict=True)]
@@ -320,9 +321,8 @@ def _pooled_hidden(model: RewardModel, batch: dict[str, Any]) -> torch.Tensor:
     mask = batch["attention_mask"]
     kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
     hidden = getattr(hf, hf.base_model_prefix)(**kwargs).last_hidden_state
-    if model.pooling == "mean":
-        weights = batch["response_mask"].to(hidden.dtype).unsqueeze(-1)
-        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+    if model.pooling in MEAN_POOLINGS:
+        return mean_pool(hidden, model.pooling, mask, batch.get("response_mask"))
     if model.pooling == "cls":
         first = hidden[:, 0]
         pooler = getattr(getattr(hf, hf.base_model_prefix), "pooler", None)

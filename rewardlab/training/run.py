@@ -294,10 +294,19 @@ def test_selected(cfg: TrainConfig, objective: Objective, data: Datasets, encode
 
 
 def make_scheduler(optimizer: Any, cfg: TrainConfig, total_steps: int) -> Any:
-    """Linear warmup over ``--warmup-ratio`` of the steps, then cosine decay to 0."""
-    from transformers import get_cosine_schedule_with_warmup
+    """Linear warmup over ``--warmup-ratio`` of the steps, then ``--lr-schedule`` (cosine or linear decay
+    to 0, or constant)."""
+    from transformers import (
+        get_constant_schedule_with_warmup,
+        get_cosine_schedule_with_warmup,
+        get_linear_schedule_with_warmup,
+    )
 
-    return get_cosine_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+    warmup = int(cfg.warmup_ratio * total_steps)
+    if cfg.lr_schedule == "constant":
+        return get_constant_schedule_with_warmup(optimizer, warmup)
+    make = get_linear_schedule_with_warmup if cfg.lr_schedule == "linear" else get_cosine_schedule_with_warmup
+    return make(optimizer, warmup, total_steps)
 
 
 def resolve_mixed_precision(cfg: TrainConfig, device: torch.device) -> tuple[str, str]:
