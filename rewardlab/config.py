@@ -133,6 +133,11 @@ class TrainConfig:
         "Coefficient of the centering term c·mean((r_w + r_l)²) (0: off; 0.01 typical).", 0.0
     )
     label_smoothing: float = doc("ε of -(1-ε) log σ(Δ) - ε log σ(-Δ) for noisy labels (0: off).", 0.0)
+    ema_decay: float = doc(
+        "Evaluate and save an exponential moving average of the weights with this decay (0: off, the last "
+        "weights; 0.99 averages about the last 100 steps; docs/recipes.md measures it).",
+        0.0,
+    )
     eval_every: int = doc(
         "Evaluate on held-out data every N optimizer steps (0: at the end of each epoch).", 0
     )
@@ -196,6 +201,7 @@ class TrainConfig:
         check_range(self, "eval_fraction", low=0, high=1)
         check_range(self, "warmup_ratio", low=0, high=1)
         check_range(self, "label_smoothing", low=0, high=0.5)
+        check_range(self, "ema_decay", low=0, high=1)
         formats = PAIR_FORMATS if self.objective == "pairs" else STEP_FORMATS
         if self.format is not None and self.format not in formats:
             raise ConfigError(

@@ -380,3 +380,56 @@ def test_resume_with_no_intact_checkpoint_names_the_folder(tiny_backbone, two_ch
     assert any("no run.json" in m and "--force" in m for m in messages.lines), messages.lines
     forced = TrainConfig(**{**cfg.__dict__, "force": True})
     assert train(forced).steps == 6
+
+
+def test_weight_average_is_the_ema_of_the_steps_and_is_swapped_only_inside():
+    from rewardlab.training.averaging import WeightAverage
+
+    p = torch.nn.Parameter(torch.zeros(2))
+    avg = WeightAverage([p], decay=0.5)
+    expected = torch.zeros(2)
+    for step, value in enumerate([1.0, 2.0, 3.0, 4.0]):
+        with torch.no_grad():
+            p.fill_(value)
+        avg.update()
+        d = min(0.5, (1 + step) / (10 + step))  # the warm-up rule in WeightAverage.update
+        expected = d * expected + (1 - d) * value
+    with avg.applied():
+        assert torch.allclose(p.detach(), expected)
+    assert torch.equal(p.detach(), torch.full((2,), 4.0))
+    with pytest.raises(ValueError, match="--ema-decay"):
+        WeightAverage([p], decay=1.0)
+
+
+def test_ema_model_is_saved_and_a_resumed_run_continues_the_average(tiny_backbone, tmp_path):
+    import shutil
+
+    last = _cfg(tiny_backbone, tmp_path, epochs=2, output_dir=str(tmp_path / "last"))
+    full = _cfg(
+        tiny_backbone, tmp_path, epochs=2, save_every=2, ema_decay=0.9, output_dir=str(tmp_path / "full")
+    )
+    train(last)
+    train(full)
+    w_last, w_full = _weights(tmp_path / "last"), _weights(tmp_path / "full")
+    assert any(not torch.allclose(w_last[k], w_full[k]) for k in w_last)  # the average, not the last step
+    ckpts = sorted((tmp_path / "full" / "checkpoints").glob("step-*"))
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(ckpts[0], resumed_dir / "checkpoints" / ckpts[0].name)
+    resumed = _cfg(
+        tiny_backbone,
+        tmp_path,
+        epochs=2,
+        save_every=2,
+        ema_decay=0.9,
+        output_dir=str(resumed_dir),
+        resume="latest",
+    )
+    train(resumed)
+    w_res = _weights(resumed_dir)
+    for k in w_full:
+        assert torch.equal(w_full[k], w_res[k]), k
+
+
+def test_bad_ema_decay_names_the_flag():
+    with pytest.raises(ValueError, match="--ema-decay must be below 1"):
+        TrainConfig(ema_decay=1.0)

@@ -75,6 +75,8 @@ class Loop:
     out: Path
     run: str = ""
     """The run id (rewardlab.training.checkpoint.run_id) written into each checkpoint's run.json."""
+    after_step: Callable[[], None] | None = None
+    """Called after every optimizer step (the weight average's update, rewardlab.training.averaging)."""
 
 
 def fit(
@@ -104,6 +106,8 @@ def fit(
             for step_in_epoch in range(state["batch"], len(steps)):
                 # --- one optimizer step -------------------------------------------------------------
                 loss, acc_sum, n_units = train_step(loop, steps[step_in_epoch], cfg.max_grad_norm)
+                if loop.after_step:
+                    loop.after_step()
                 if trim:
                     release_free_heap()
                 state["step"] += 1

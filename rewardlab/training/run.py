@@ -10,10 +10,12 @@ checkpoints hold everything needed to resume (rewardlab.training.checkpoint).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -24,6 +26,7 @@ import torch
 from rewardlab.config import TrainConfig, finite_json, json_line, save_config
 from rewardlab.progress import Reporter
 from rewardlab.scoring.evaluate import EvalResult
+from rewardlab.training.averaging import WeightAverage
 from rewardlab.training.checkpoint import load_checkpoint, prepare_output, run_id, write_run_file
 from rewardlab.training.data import Datasets, EncodedItems, load_datasets, open_stream, optimizer_steps
 from rewardlab.training.loop import Loop, fit
@@ -128,6 +131,9 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     model, optimizer = accelerator.prepare(model, optimizer)
     params = [p for p in model.parameters() if p.requires_grad]  # FSDP2 swaps in sharded parameters
     state = {"step": 0, "epoch": 0, "batch": 0, "best_accuracy": -1.0, "best_step": 0}
+    average = WeightAverage(params, cfg.ema_decay) if cfg.ema_decay else None
+    if average:
+        accelerator.register_for_checkpointing(average)  # checkpoints carry it; --resume continues it
     if cfg.resume:
         state, ckpt = load_checkpoint(
             cfg.resume, accelerator, scheduler, out, run, cfg.force, reporter.message
@@ -155,11 +161,15 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         total_steps,
         out,
         run,
+        after_step=average.update if average else None,
     )
     evaluate = partial(selection.evaluate, scorer, data.eval, eval_enc, data.noise_ceiling.get("eval"))
+    if average:  # the averaged weights are what is evaluated, selected and saved
+        evaluate = with_average(average, evaluate)
     units, train_time = fit(loop, cfg, state, evaluate, selection.log, reporter)
-    if not eval_enc:  # no held-out data: keep the last weights
-        selection.save()
+    if not eval_enc:  # no held-out data: keep the last weights (or their average)
+        with average.applied() if average else contextlib.nullcontext():
+            selection.save()
     accelerator.wait_for_everyone()
 
     # --- the test, on the selected model ------------------------------------------------------------
@@ -291,6 +301,16 @@ def test_selected(cfg: TrainConfig, objective: Objective, data: Datasets, encode
     model, encoder, card = load_reward_model(cfg.output_dir, device=device)
     scorer = Scorer(model, encoder, card)
     return objective.evaluate(scorer, data.test, encoded, data.noise_ceiling.get("test"))
+
+
+def with_average(average: WeightAverage, evaluate: Callable[[], None]) -> Callable[[], None]:
+    """`evaluate` run with the averaged weights swapped into the model."""
+
+    def run() -> None:
+        with average.applied():
+            evaluate()
+
+    return run
 
 
 def make_scheduler(optimizer: Any, cfg: TrainConfig, total_steps: int) -> Any:
