@@ -12,9 +12,10 @@ seeds, so differences are paired. Each run is its own child process, taken one a
 heavy jobs politely; results are appended to ``--results`` (JSONL) as they finish, and runs already
 there are skipped, so an interrupted study resumes where it stopped.
 
-The demo testbed (``--testbed demo``) trains on the built-in demo task's training prompts and scores
-its eval prompts (the seed also draws the split); it reports gold agreement, the share of pairs the
-model orders as the known gold reward does, beside label accuracy.
+The demo testbed (``--testbed demo``) runs the same k-fold split over the built-in demo task's training
+prompts (written as ranking rows with their gold rewards; its eval and test prompts stay unread); it
+reports gold agreement, the share of pairs the model orders as the known gold reward does, beside
+label accuracy.
 
 `summary` prints, per configuration, mean ± sd of held-out accuracy over (fold, seed) and the paired
 difference against ``--baseline`` with its 95% t-interval. Configurations are TrainConfig overrides
@@ -40,6 +41,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared/data/hh-rlhf-harmless"
 LOCK = os.environ.get("REWARDLAB_LOCK", "/tmp/rewardlab-heavy.lock")
+"""Empty: run without the lock (accuracy-only studies beside other jobs; timings are then shared)."""
 
 # The recipe before this study (rewardlab 0.x defaults): cls pooling for encoders, 10% of --data held
 # out, lr 1e-4, batch 4, 1 epoch, cosine schedule, length-grouped batches, left truncation.
@@ -55,6 +57,7 @@ CONFIGS: dict[str, dict] = {
     "default": BEFORE,
     "no_holdout": {**BEFORE, "eval_fraction": 0.0},
     "holdout_20": {**BEFORE, "eval_fraction": 0.2, "eval_every": 20},
+    "refit": {**BEFORE, "eval_fraction": 0.1, "eval_every": 20, "refit": True},
     "mean": {**BEFORE, "eval_fraction": 0.0, "pooling": "mean"},
     "mean_all": {**BEFORE, "eval_fraction": 0.0, "pooling": "mean_all"},
     "cls_nh": {**BEFORE, "eval_fraction": 0.0, "pooling": "cls"},
@@ -70,6 +73,9 @@ CONFIGS: dict[str, dict] = {
     "warmup0.1": {**BEFORE, "eval_fraction": 0.0, "warmup_ratio": 0.1},
     "center": {**BEFORE, "eval_fraction": 0.0, "centering": 0.01},
     "smooth0.1": {**BEFORE, "eval_fraction": 0.0, "label_smoothing": 0.1},
+    "fp32": {**BEFORE, "eval_fraction": 0.0, "mixed_precision": "no"},
+    "ema0.99": {**BEFORE, "eval_fraction": 0.0, "ema_decay": 0.99},
+    "mean_all_fp32": {**BEFORE, "eval_fraction": 0.0, "pooling": "mean_all", "mixed_precision": "no"},
 }
 
 
@@ -107,19 +113,24 @@ def child(spec: dict) -> None:
     from rewardlab.training.run import train
 
     transformers.logging.set_verbosity_error()
-    out = tempfile.mkdtemp(prefix="recipe-")
-    cfg = TrainConfig(
-        data=spec.get("train"),
-        test_data=spec.get("heldout"),
-        output_dir=out,
-        seed=spec["seed"],
-        max_length=spec["max_length"],
-        backbone=spec["backbone"],
-        **spec["overrides"],
-    )
+    overrides = dict(spec["overrides"])
+    refit = overrides.pop("refit", False)
+    common = {
+        "data": spec.get("train"),
+        "test_data": spec.get("heldout"),
+        "seed": spec["seed"],
+        "max_length": spec["max_length"],
+        "backbone": spec["backbone"],
+    }
     start = time.perf_counter()
+    selected_step = None
+    if refit:  # select the step count on a held-out share, then retrain on everything for that long
+        first = train(TrainConfig(output_dir=tempfile.mkdtemp(prefix="recipe-"), **common, **overrides))
+        selected_step = first.best_step
+        overrides.update(eval_fraction=0.0, eval_every=0, max_steps=max(1, first.best_step))
+    cfg = TrainConfig(output_dir=tempfile.mkdtemp(prefix="recipe-"), **common, **overrides)
     result = train(cfg)
-    held = result.test if spec.get("heldout") else result.eval
+    held = result.test
     print(
         "RESULT "
         + json.dumps(
@@ -130,13 +141,15 @@ def child(spec: dict) -> None:
                 "steps": result.steps,
                 "seconds": time.perf_counter() - start,
                 "pairs_per_s": result.pairs_per_s,
+                "selected_step": selected_step,
             }
         )
     )
 
 
 def run_one(spec: dict) -> dict:
-    cmd = ["flock", LOCK, sys.executable, __file__, "child", json.dumps(spec)]
+    cmd = [sys.executable, __file__, "child", json.dumps(spec)]
+    cmd = ["flock", LOCK, *cmd] if LOCK else cmd
     proc = subprocess.run(cmd, capture_output=True, text=True)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
@@ -174,14 +187,15 @@ def cv(args: argparse.Namespace) -> None:
             if "error" not in r:
                 done.add((r["testbed"], r["config"], r["fold"], r["seed"], r["max_length"], r["backbone"]))
     workdir = Path(tempfile.mkdtemp(prefix="recipe-folds-"))
-    folds: list[tuple[str | None, str | None]]
-    if args.testbed == "hh":
-        if not Path(args.data).exists():
-            raise SystemExit(f"--data {args.data}: not found (the HH file lives in ../shared/data)")
-        folds = write_folds(args.data, args.folds, args.fold_seed, workdir)
-        folds = folds[: args.use_folds or len(folds)]
-    else:
-        folds = [(None, None)]
+    data = args.data
+    if args.testbed == "demo":  # the demo's training prompts as ranking rows, gold rewards included
+        from rewardlab.demo.task import demo_splits, write_demo_jsonl
+
+        data = str(workdir / "demo_train.jsonl")
+        write_demo_jsonl(data, demo_splits(seed=0)["train"])
+    elif not Path(data).exists():
+        raise SystemExit(f"--data {data}: not found (the HH file lives in ../shared/data)")
+    folds = write_folds(data, args.folds, args.fold_seed, workdir)[: args.use_folds or args.folds]
     seeds = [int(s) for s in args.seeds.split(",")]
     for name in names:
         for fold, (train_file, held_file) in enumerate(folds):

@@ -210,6 +210,15 @@ def run_child(cmd: list[str]) -> dict:
     return json.loads(line[len("RESULT ") :])
 
 
+def seed_list(text: str) -> list[int]:
+    """``--seeds 5`` → seeds 0-4; ``--seeds 1,3`` → those seeds."""
+    if "," in text:
+        return [int(x) for x in text.split(",")]
+    if int(text) < 1:
+        raise argparse.ArgumentTypeError(f"--seeds must be at least 1, got {text}")
+    return list(range(int(text)))
+
+
 def summarize(runs: list[dict]) -> dict:
     """Mean (and sd over seeds) of a configuration's speed, memory and accuracy."""
     import statistics
@@ -284,8 +293,19 @@ def main() -> None:
         help="Comma-separated configurations to run, of: "
         + ", ".join([*TRL_CONFIGS, "rewardlab", "rewardlab_matched"]),
     )
-    parser.add_argument("--seeds", type=int, default=1, help="Run every configuration with seeds 0..N-1.")
+    parser.add_argument(
+        "--seeds",
+        type=seed_list,
+        default=[0],
+        help="N: run every configuration with seeds 0..N-1; or a comma-separated list of seeds (1,2,3).",
+    )
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--lock",
+        default=None,
+        help="Run each configuration under `flock LOCK` (share the machine with other heavy jobs one "
+        "run at a time, e.g. /tmp/rewardlab-heavy.lock).",
+    )
     parser.add_argument(
         "--trl-truncation",
         choices=("left", "right"),
@@ -314,11 +334,11 @@ def main() -> None:
     print(f"matmul roofline (GFLOP/s): fp32 {roofline['float32']}, bf16 {roofline['bfloat16']} ({bf16_why})")
     flops = useful_train_flops(args, train_file)
     results: dict[str, dict] = {}
-    for seed in range(args.seeds):
+    for seed in args.seeds:
         for name in names:
             if TRL_CONFIGS.get(name, {}).get("bf16") and not (bf16_ok or args.force_bf16):
                 results[name] = {"skipped": f"{bf16_why}; bf16 runs at {roofline['bfloat16']} GFLOP/s here"}
-                if seed == 0:
+                if seed == args.seeds[0]:
                     print(f"{name:>24}: skipped ({results[name]['skipped']})")
                 continue
             cmd = [
@@ -334,7 +354,7 @@ def main() -> None:
             ]
             for flag in ("backbone", "max_length", "batch_size", "lr", "trl_truncation"):
                 cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
-            r = run_child(cmd)
+            r = run_child(["flock", args.lock, *cmd] if args.lock else cmd)
             if "error" in r:
                 print(f"{name} seed {seed}: failed\n{r['error']}")
                 results.setdefault(name, {}).setdefault("errors", []).append(r["error"][-500:])
