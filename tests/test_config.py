@@ -269,13 +269,3 @@ def test_lr_schedule_shapes_the_decay_after_warmup(schedule, mid, end):
 def test_bad_lr_schedule_names_the_flag():
     with pytest.raises(ConfigError, match="--lr-schedule must be one of cosine, linear, constant"):
         TrainConfig(lr_schedule="step")
-
-
-def test_epochs_default_is_two_for_the_demo_and_one_for_data():
-    """The recipe study's choice (docs/recipes.md): an unset --epochs resolves when the config is built,
-    so train_config.json records what ran; an explicit value always wins."""
-    assert TrainConfig().epochs == 2.0
-    assert TrainConfig(data="train.jsonl").epochs == 1.0
-    assert TrainConfig(epochs=1.0).epochs == 1.0
-    with pytest.raises(ConfigError, match="--epochs must be greater than 0"):
-        TrainConfig(epochs=0)
