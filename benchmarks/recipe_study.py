@@ -66,6 +66,7 @@ CONFIGS: dict[str, dict] = {
     "bs8": {**BEFORE, "eval_fraction": 0.0, "batch_size": 8},
     "bs16": {**BEFORE, "eval_fraction": 0.0, "batch_size": 16},
     "epochs2": {**BEFORE, "eval_fraction": 0.0, "epochs": 2.0},
+    "epochs3": {**BEFORE, "eval_fraction": 0.0, "epochs": 3.0},
     "random_batches": {**BEFORE, "eval_fraction": 0.0, "length_grouped": False},
     "right_trunc": {**BEFORE, "eval_fraction": 0.0, "truncation": "right"},
     "linear": {**BEFORE, "eval_fraction": 0.0, "lr_schedule": "linear"},
