@@ -12,13 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rewardlab.config import finite_json
+from rewardlab.curate.result import CurateResult
 from rewardlab.page import Bad, Doc, figure, png, to_html, to_markdown
-
-if TYPE_CHECKING:
-    from rewardlab.curate.run import CurateResult
 
 MEANING = {
     "label_noise": "out-of-fold models confidently order the pair against its label",
