@@ -112,17 +112,18 @@ def _train_file(work: Path, task: str, variant: str, noise: float, seed: int) ->
     return work / f"curate-{name}" / f"{name}.cleaned.jsonl"
 
 
-def curate_step(work: Path, task: str, noise: float, seed: int, folds: int) -> None:
+def curate_step(work: Path, task: str, noise: float, seed: int, folds: int, epochs: float) -> None:
     from rewardlab.curate.config import CurateConfig
     from rewardlab.curate.run import curate
 
     name = f"{task}-train-noise{noise:g}-seed{seed}" if noise else f"{task}-train-original"
     cfg = CurateConfig(
         data=str(work / f"{name}.jsonl"),
-        output=str(work / f"curate-{name}"),
-        against=[str(work / f"{task}-test-original.jsonl")],
+        output=str(work / (f"curate-{name}" + (f"-epochs{epochs:g}" if epochs != 1 else ""))),
+        against=[] if noise else [str(work / f"{task}-test-original.jsonl")],  # noise runs: noise only
         folds=folds,
         max_length=MAX_LENGTH,
+        epochs=epochs,
         seed=seed,
     )
     t0 = time.perf_counter()
@@ -134,6 +135,7 @@ def curate_step(work: Path, task: str, noise: float, seed: int, folds: int) -> N
         "noise": noise,
         "seed": seed,
         "folds": folds,
+        "epochs": epochs,
         "rows": len(result.data.order),
         "flagged_noise": len(flagged),
         "dropped": len(result.dropped),
@@ -227,13 +229,16 @@ def table(work: Path) -> None:
             return f"{100 * values[0]:.1f} (n=1)"
         return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f} (n={len(values)})"
 
-    print("| task | noise | folds | flagged | precision | recall | recall at true count | OOF acc. |")
+    print(
+        "| task | noise | folds x epochs | flagged | precision | recall | recall at true count | OOF acc. |"
+    )
     print("|---|---|---|---|---|---|---|---|")
-    for task, noise in sorted({(r["task"], r["noise"]) for r in records if r["step"] == "curate"}):
-        rs = [r for r in records if r["step"] == "curate" and r["task"] == task and r["noise"] == noise]
+    curates = [r for r in records if r["step"] == "curate"]
+    for task, noise, epochs in sorted({(r["task"], r["noise"], r.get("epochs", 1.0)) for r in curates}):
+        rs = [r for r in curates if (r["task"], r["noise"], r.get("epochs", 1.0)) == (task, noise, epochs)]
         flagged = statistics.mean(r["flagged_noise"] for r in rs)
         print(
-            f"| {task} | {noise:g} | {rs[0]['folds']} | {flagged:.0f} | "
+            f"| {task} | {noise:g} | {rs[0]['folds']} x {epochs:g} | {flagged:.0f} | "
             f"{ms([r.get('precision') for r in rs])} | {ms([r.get('recall') for r in rs])} | "
             f"{ms([r.get('recall_at_true_count') for r in rs])} | {ms([r['oof_accuracy'] for r in rs])} |"
         )
@@ -263,13 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variant", choices=["original", "noisy", "cleaned"], default="noisy")
     p.add_argument("--folds", type=int, default=0, help="Default: 3.")
+    p.add_argument("--epochs", type=float, default=1.0, help="curate: epochs of each fold model.")
     p.add_argument("--demo-tau", type=float, default=0.05)
     p.add_argument("--model", default="", help="contamination: the model that scores (any trained one).")
     a = p.parse_args(argv)
     if a.step == "prepare":
         prepare(a.work, a.demo_tau)
     elif a.step == "curate":
-        curate_step(a.work, a.task, a.noise, a.seed, a.folds or FOLDS[a.task])
+        curate_step(a.work, a.task, a.noise, a.seed, a.folds or FOLDS[a.task], a.epochs)
     elif a.step == "train":
         train_step(a.work, a.task, a.variant, a.noise, a.seed)
     elif a.step == "contamination":

@@ -290,3 +290,17 @@ def test_threshold_rules():
     assert [f.location for f in top.flags] == ["f:18", "f:19"]
     chance = label_noise({f"f:{i}": [(-1.0) ** i] for i in range(10)})
     assert chance.flags == [] and "no better than chance" in chance.rule
+
+
+def test_near_duplicate_respects_the_label_order():
+    from rewardlab.curate.duplicates import duplicates
+    from rewardlab.data.types import PreferenceGroup
+
+    long = " ".join(f"word{i}" for i in range(60))
+    good = " ".join(f"good{i}" for i in range(30))
+    bad = " ".join(f"bad{i}" for i in range(30))
+    a = PreferenceGroup(long, [good, bad], [(0, 1)], source="f:1")
+    same = PreferenceGroup(long + " x", [good, bad], [(0, 1)], source="f:2")
+    swapped = PreferenceGroup(long + " x", [good, bad], [(1, 0)], source="f:3")
+    assert [f.location for f in duplicates([a, same], threshold=0.9)] == ["f:2"]
+    assert duplicates([a, swapped], threshold=0.9) == []  # the same texts labelled the other way

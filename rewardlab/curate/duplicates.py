@@ -83,6 +83,16 @@ def _pair_texts(g: PreferenceGroup) -> list[tuple[str, str]]:
     return [(normalize(g.responses[w]), normalize(g.responses[lose])) for w, lose in g.pairs]
 
 
+def _response_shingles(g: PreferenceGroup) -> set[int]:
+    """The responses' shingles, each salted by its place in the label order (most wins first), so a row
+    matches a near copy of itself, not the same texts labelled the other way (that is a contradiction)."""
+    wins = [sum(1 for w, _ in g.pairs if w == k) for k in range(len(g.responses))]
+    order = sorted(range(len(g.responses)), key=lambda k: -wins[k])
+    return {
+        h ^ (place * 0x85EBCA6B) for place, k in enumerate(order) for h in shingles(normalize(g.responses[k]))
+    }
+
+
 def _annotator(g: PreferenceGroup) -> str:
     return str(g.meta.get("annotator", ""))
 
@@ -106,7 +116,7 @@ def duplicates(groups: Sequence[PreferenceGroup], threshold: float) -> list[Flag
     prompt_sets, response_sets = [], []
     for i, g in enumerate(groups):
         ps = shingles(normalize(g.prompt))
-        rs = set().union(*(shingles(normalize(r)) for r in g.responses))
+        rs = _response_shingles(g)
         prompt_sets.append(ps)
         response_sets.append(rs)
         if g.source in exact:
