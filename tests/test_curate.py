@@ -304,3 +304,14 @@ def test_near_duplicate_respects_the_label_order():
     swapped = PreferenceGroup(long + " x", [good, bad], [(1, 0)], source="f:3")
     assert [f.location for f in duplicates([a, same], threshold=0.9)] == ["f:2"]
     assert duplicates([a, swapped], threshold=0.9) == []  # the same texts labelled the other way
+
+
+def test_one_fold_over_a_sample_judges_the_rest(tmp_path, tiny_backbone):
+    rows, _ = synthetic_rows(20, flip=2)
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    args = ["--backbone", tiny_backbone("bert"), "--folds", "1", "--fold-sample", "0.5", "--max-length", "64"]
+    assert main(["curate", str(data), "-o", str(tmp_path / "out"), *args]) == 0
+    noise = json.loads((tmp_path / "out" / "summary.json").read_text())["label_noise"]
+    assert noise["rows_scored"] + noise["rows_not_judged"] == 20
+    assert 0 < noise["rows_not_judged"] < 20
+    assert "1 model(s) trained" in noise["cost"] and "not judged" in noise["how"]
