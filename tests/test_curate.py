@@ -269,7 +269,7 @@ def test_tokenizer_mismatch_is_refused(tmp_path, tiny_model, capsys):
 
 def test_config_rejects_bad_values_naming_the_flag(tmp_path, capsys):
     with pytest.raises(ConfigError, match="--folds"):
-        CurateConfig(data="x", output="o", folds=0)
+        CurateConfig(data="x", output="o", folds=-1)
     with pytest.raises(ConfigError, match="--flag-fraction"):
         CurateConfig(data="x", output="o", flag_fraction=1.5)
     with pytest.raises(ConfigError, match="--drop: unknown reason nosuch"):
@@ -315,3 +315,15 @@ def test_one_fold_over_a_sample_judges_the_rest(tmp_path, tiny_backbone):
     assert noise["rows_scored"] + noise["rows_not_judged"] == 20
     assert 0 < noise["rows_not_judged"] < 20
     assert "1 model(s) trained" in noise["cost"] and "not judged" in noise["how"]
+
+
+def test_folds_zero_runs_the_text_checks_only(tmp_path, tiny_backbone):
+    rows, _ = synthetic_rows(10, flip=0)
+    rows.append({**rows[0], "prompt": rows[0]["prompt"].upper()})
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    args = ["--backbone", tiny_backbone("bert"), "--folds", "0", "--max-length", "64"]
+    assert main(["curate", str(data), "-o", str(tmp_path / "out"), *args]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["label_noise"]["rows_scored"] == 0 and "--folds 0" in summary["label_noise"]["how"]
+    assert summary["reasons"]["exact_duplicate"] == {"flagged": 1, "dropped": 1}
+    assert "label_noise" not in summary["reasons"]

@@ -56,7 +56,8 @@ class CurateConfig:
     )
     folds: int = doc(
         "Out-of-fold models, split by prompt: each trains on the other folds and scores its own. 1: one "
-        "model trained on --fold-sample of the prompts scores the rest (the sample itself is not judged).",
+        "model trained on --fold-sample of the prompts scores the rest (the sample itself is not judged). "
+        "0: no label-noise scoring, only the text checks (seconds; ignored with --model).",
         5,
     )
     fold_sample: float = doc("With --folds 1: the fraction of prompts the one model trains on.", 0.5)
@@ -88,7 +89,7 @@ class CurateConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        check_range(self, "folds", low=1)
+        check_range(self, "folds", low=0)
         check_range(self, "fold_sample", low=0, high=1, low_open=True)
         check_range(self, "flag_fraction", low=0, high=1)
         check_range(self, "max_length", low=1)

@@ -17,7 +17,7 @@ from rewardlab.curate.agreement import agreement
 from rewardlab.curate.config import CurateConfig
 from rewardlab.curate.duplicates import contamination, contradictions, duplicates
 from rewardlab.curate.flags import Flag
-from rewardlab.curate.folds import score_out_of_fold, score_with_model
+from rewardlab.curate.folds import PairScores, score_out_of_fold, score_with_model
 from rewardlab.curate.heuristics import empty_and_boilerplate, refusals, truncated
 from rewardlab.curate.noise import label_noise
 from rewardlab.curate.report import write_outputs
@@ -59,6 +59,8 @@ def curate(cfg: CurateConfig, reporter: Reporter | None = None) -> CurateResult:
 
     if scorer is not None:
         scores = score_with_model(data, scorer, cfg.model or "")
+    elif cfg.folds == 0:
+        scores = PairScores({}, "not scored (--folds 0: text checks only)", "none", unscored=list(data.order))
     else:
         scores = score_out_of_fold(data, cfg, reporter)
     noise = label_noise(scores.margins, cfg.flag_fraction)
