@@ -6,7 +6,7 @@ Each step is one process and one run; take the lock per step, never across the s
     $S prepare --work $W                                              # data files, no model
     $L $S curate --work $W --task demo --noise 0.2 --seed 0          # one curate run
     $L $S train --work $W --task demo --variant cleaned --noise 0.2 --seed 0    # one training run
-    $L $S contamination --work $W --model $W/models/hh-original-noise0.2-seed0
+    $S contamination --work $W                                        # text checks only: seconds
     $S table --work $W                                                # the tables of the doc
 
 Tasks (files written by `prepare` under --work, never in the repository):
@@ -190,8 +190,14 @@ def train_step(work: Path, task: str, variant: str, noise: float, seed: int) -> 
 
 
 def contamination_step(work: Path, model: str) -> None:
+    """5% of the test rows appended to train; caught = flagged contamination against the test file. No
+    label-noise scoring is needed (--folds 0: seconds), unless --model is given."""
     from rewardlab.curate.config import CurateConfig
     from rewardlab.curate.run import curate
+
+    results = work / "results.jsonl"
+    if results.exists() and '"step": "contamination"' in results.read_text():
+        return  # measured already
 
     test = _rows(work / "hh-test-original.jsonl")
     train_rows = _rows(work / "hh-train-original.jsonl")
@@ -199,7 +205,8 @@ def contamination_step(work: Path, model: str) -> None:
         data=str(work / "hh-train-contaminated.jsonl"),
         output=str(work / "curate-contaminated"),
         against=[str(HH / "test.jsonl")],
-        model=model,
+        model=model or None,
+        folds=0,
         max_length=MAX_LENGTH,
     )
     result = curate(cfg)
