@@ -40,7 +40,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 HH = Path("/work/shared/data/hh-rlhf-harmless")
 MAX_LENGTH = 128
-FOLDS = {"demo": 3, "hh": 3}
+FOLDS = {"demo": 3, "hh": 2}
 
 
 def _rows(path: Path) -> list[dict]:
