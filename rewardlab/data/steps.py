@@ -13,6 +13,10 @@ solution's outcome label (for outcome reward models). Formats (docs/prm.md has a
                    neutral 0 follows `neutral`: "positive" (Lightman et al. 2023), "negative" or "drop"
     math_shepherd  {"input", "label"}: the solution with a step tag (``ки``) after each step in
                    "input", and the same text with "+" or "-" in place of each tag in "label"
+    gsm8k_solutions  {"question", "ground_truth", <name>: {"solution", "is_correct"}, ...}: real model
+                   solutions of one problem (rewardlab.data.gsm8k_solutions); one row gives one
+                   example per candidate, outcome from is_correct, step labels by rule 3
+                   (rewardlab.data.step_labels)
 
 `load_steps` validates a whole file and raises one `DataError` listing up to 20 problems with their
 file:line and field, like `load_preferences` does for pairs.
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 from rewardlab.data.readers import json_type, read_rows
 from rewardlab.data.types import DataError
 
-STEP_FORMATS = ("stepwise", "prm800k", "math_shepherd")
+STEP_FORMATS = ("stepwise", "prm800k", "math_shepherd", "gsm8k_solutions")
 NEUTRAL_POLICIES = ("positive", "negative", "drop")
 SHEPHERD_TAG = "ки"
 SHEPHERD_QUESTION_END = "Step 1:"
@@ -98,6 +102,8 @@ def steps_hash(examples: list[StepExample]) -> str:
 
 
 def detect_step_format(row: dict) -> str | None:
+    if "question" in row and "ground_truth" in row:
+        return "gsm8k_solutions"
     steps = row.get("completions")
     if "prompt" in row and isinstance(steps, list) and all(isinstance(x, str) for x in steps):
         return "stepwise"
@@ -125,11 +131,20 @@ def load_steps(
         if fmt is None:
             problems.append(
                 f"{source}: cannot tell the step format from keys {', '.join(map(str, row)) or '(none)'}; "
-                "expected stepwise (prompt, completions, labels), prm800k (question, label) or "
-                "math_shepherd (input, label); rename the fields or pass --format"
+                "expected stepwise (prompt, completions, labels), prm800k (question, label), "
+                "math_shepherd (input, label) or gsm8k_solutions (question, ground_truth, candidates); "
+                "rename the fields or pass --format"
             )
             continue
         summary.format = summary.format or fmt
+        if fmt == "gsm8k_solutions":  # one row holds several solutions
+            from rewardlab.data.gsm8k_solutions import convert_row, to_step_examples
+
+            try:
+                examples.extend(to_step_examples(convert_row(row, source)))
+            except DataError as err:
+                problems.extend(str(err).split("\n  "))
+            continue
         try:
             ex = convert_step_row(row, fmt, source, neutral)
         except DataError as err:
