@@ -10,6 +10,10 @@
 Signals (all through `rewardlab.training.run.train`, the one loop):
 
     orm   an ORM on the real outcome labels (is_correct) of the training folds' solutions
+    pair  an ORM on the same labels as within-problem preferences: per training problem, a ranking row
+          (correct solutions rank 1, wrong ones 2) for the Bradley-Terry objective, so the loss only
+          sees differences between solutions of one problem (what selection needs), never which
+          problems are hard
     prm   a PRM on rule-3 step labels of the same solutions (rewardlab.data.step_labels)
     inj   a PRM on injected-error steps from GSM8K *train* (`rewardlab prm build-gsm8k`); it never sees a
           dev problem, so one model scores every fold
@@ -42,7 +46,14 @@ SHARED = ROOT.parent / "shared" / "data" / "gsm8k"
 if not SHARED.exists():  # a worktree beside the main checkout
     SHARED = Path("/work/shared/data/gsm8k")
 DEV = SHARED / "model_solutions_dev.jsonl"
-SIGNALS = {"orm": "ORM, real outcomes", "prm": "PRM, rule-3 steps", "inj": "PRM, injected errors"}
+SIGNALS = {
+    "orm": "ORM, real outcomes",
+    "pair": "ORM, within-problem pairs",
+    "prm": "PRM, rule-3 steps",
+    "inj": "PRM, injected errors",
+}
+REWARD_SIGNALS = ("orm", "pair")
+"""Signals whose model scores a whole solution (a reward); the others score steps (a PRM)."""
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -89,6 +100,22 @@ def cmd_injected(args: argparse.Namespace) -> None:
     print(json.dumps(info))  # noqa: T201
 
 
+def _ranking_file(out: Path, fold: str) -> Path:
+    """The training folds' problems that have both a right and a wrong solution, as ranking rows."""
+    from rewardlab.data.gsm8k_solutions import read_solution_problems
+    from rewardlab.data.step_encoding import join_plain
+
+    rows = []
+    for problem in read_solution_problems(str(out / "folds" / f"train{fold}.jsonl")):
+        ranks = [1 if c.correct else 2 for c in problem.candidates]
+        if len(set(ranks)) == 2:
+            responses = [join_plain(c.steps) for c in problem.candidates]
+            rows.append({"prompt": problem.question, "responses": responses, "ranking": ranks})
+    path = out / "folds" / f"ranking{fold}.jsonl"
+    _write(path, rows)
+    return path
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     """Train one model (or reuse it), then score the held-out dev problems and the injected eval set."""
     from rewardlab.config import TrainConfig
@@ -109,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     )
     cfg = TrainConfig(
         data=str(data),
-        objective="outcome" if args.signal == "orm" else "steps",
+        objective={"orm": "outcome", "pair": "pairs"}.get(args.signal, "steps"),
         backbone=args.backbone,
         output_dir=str(model_dir),
         max_length=args.max_length,
@@ -140,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     if "train" not in record and trained.exists():  # trained in an earlier acquisition of the lock
         record["train"] = json.loads(trained.read_text())["train"]
     scorer = Scorer.from_pretrained(model_dir)
-    is_prm = args.signal != "orm"
+    is_prm = args.signal not in REWARD_SIGNALS
     t1 = time.time()
     dev = json.loads((args.out / "folds" / "meta.json").read_text())["data"]
     test_file = dev if args.signal == "inj" else args.out / "folds" / f"test{fold}.jsonl"
@@ -260,7 +287,7 @@ def _summarise(out: Path, name: str, rows: list[dict], k: int) -> tuple[dict, di
     signal = name.rsplit("_", 1)[1]
     pools = list(_pools(rows).values())
     cells: dict[str, tuple[float, float, float]] = {}
-    if signal == "orm":
+    if signal in REWARD_SIGNALS:
         key, info = "orm", "argmax of the reward"
     else:
         chosen = _choose_aggregation(pools, k)
@@ -279,7 +306,7 @@ def _summarise(out: Path, name: str, rows: list[dict], k: int) -> tuple[dict, di
     cells["argmax - random"] = _boot([a - b for a, b in zip(vals[key], vals["random"], strict=True)])
     flat = [(s, c) for p in pools for s, c in zip(p.scores[key], p.correct, strict=True) if not math.isnan(s)]
     step_auc = None
-    if signal != "orm":
+    if signal not in REWARD_SIGNALS:
         steps = [
             (q, y)
             for r in rows
@@ -297,6 +324,7 @@ def _summarise(out: Path, name: str, rows: list[dict], k: int) -> tuple[dict, di
     extra = {
         "selection": info,
         "outcome_auroc": auroc([s for s, _ in flat], [c for _, c in flat]),
+        "within_problem_auroc": _within_problem_auroc(pools, key),
         "rule3_step_auroc": step_auc,
         "injected_step_auroc": mean("step_auroc"),
         "injected_outcome_auroc": mean("outcome_auroc"),
@@ -306,6 +334,20 @@ def _summarise(out: Path, name: str, rows: list[dict], k: int) -> tuple[dict, di
         "config": runs[0]["config"] if runs else {},
     }
     return cells, extra
+
+
+def _within_problem_auroc(pools: list, key: str) -> float:
+    """P(a right solution outscores a wrong one of the *same* problem), ties half: what selection needs.
+    The pooled outcome AUROC also rewards telling easy problems from hard ones, which selects nothing."""
+    wins = pairs = 0.0
+    for p in pools:
+        s = p.scores[key]
+        for i, right in enumerate(p.correct):
+            for j, wrong in enumerate(p.correct):
+                if right and not wrong:
+                    pairs += 1
+                    wins += 1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0
+    return wins / pairs if pairs else math.nan
 
 
 ORDER = ("argmax of the verifier", "verifier-weighted vote", "majority", "random", "oracle",
@@ -343,15 +385,17 @@ def cmd_report(args: argparse.Namespace) -> None:
     ]
     for m in methods:
         lines.append(f"| {m} | " + " | ".join(_cell(table[c].get(m), " - " in m) for c in cols) + " |")
-    lines += ["", "| model | outcome AUROC | step AUROC (rule 3) | step AUROC (injected) | outcome AUROC "
-              "(injected) | train s per fold | steps |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    head = ["model", "outcome AUROC", "within-problem AUROC", "step AUROC (rule 3)", "step AUROC (injected)",
+            "outcome AUROC (injected)", "train s per fold", "steps"]  # fmt: skip
+    lines += ["", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
 
     def num(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.3f}"
 
     for c, e in extras.items():
         lines.append(
-            f"| {c} | {num(e['outcome_auroc'])} | {num(e['rule3_step_auroc'])} "
+            f"| {c} | {num(e['outcome_auroc'])} | {num(e['within_problem_auroc'])} "
+            f"| {num(e['rule3_step_auroc'])} "
             f"| {num(e['injected_step_auroc'])} | {num(e['injected_outcome_auroc'])} "
             f"| {e['train_wall_s']} | {e['train_steps']} |"
         )
