@@ -35,11 +35,12 @@ from rewardlab.data.step_labels import (
     rule3_labels,
     value_key,
 )
-from rewardlab.data.steps import StepExample
-from rewardlab.data.types import DataError
+from rewardlab.data.types import DataError, StepExample
 
 FORMAT = "gsm8k_solutions"
 FINAL = re.compile(r"^\s*(?:A:|####)\s*(.+?)\s*$")
+MAX_ERRORS = 20
+"""Problems listed in one DataError, as `load_steps` does."""
 NO_ANSWER = "<no answer>"
 """Prefix of the answer of a candidate with no final-answer line; each such answer is unique."""
 
@@ -134,7 +135,6 @@ def convert_row(row: dict, source: str) -> SolutionProblem:
 def read_solution_problems(path: str) -> list[SolutionProblem]:
     """Every row of `path`, validated; one DataError lists up to 20 problems with file:line."""
     from rewardlab.data.readers import read_rows
-    from rewardlab.data.steps import MAX_ERRORS
 
     errors: list[str] = []
     out = []

@@ -30,40 +30,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rewardlab.data.readers import json_type, read_rows
-from rewardlab.data.types import DataError
+from rewardlab.data.types import DataError, StepExample
 
 STEP_FORMATS = ("stepwise", "prm800k", "math_shepherd", "gsm8k_solutions")
 NEUTRAL_POLICIES = ("positive", "negative", "drop")
 SHEPHERD_TAG = "ки"
 SHEPHERD_QUESTION_END = "Step 1:"
 MAX_ERRORS = 20
-
-
-@dataclass
-class StepExample:
-    """One solution: the prompt, its steps, a label per step (None: unlabelled), and the outcome."""
-
-    prompt: str
-    steps: list[str]
-    labels: list[float | None]
-    outcome: float | None = None
-    """1.0 if the final answer is right, 0.0 if wrong, None if unknown (for outcome reward models)."""
-    source: str = ""
-    """Where the row came from, as "path:line"."""
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def first_error(self) -> int | None:
-        """Index of the first step labelled < 0.5, or None when no labelled step is wrong."""
-        return next((i for i, y in enumerate(self.labels) if y is not None and y < 0.5), None)
-
-    def outcome_or_steps(self) -> float | None:
-        """The outcome label; failing that, 1.0 when every labelled step is right, else 0.0."""
-        if self.outcome is not None:
-            return self.outcome
-        if not any(y is not None for y in self.labels):
-            return None
-        return 0.0 if self.first_error is not None else 1.0
 
 
 @dataclass
