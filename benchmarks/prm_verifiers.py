@@ -218,7 +218,8 @@ def _load_model_scores(out: Path, name: str, k: int, folds_of: dict[str, int]) -
         if name.endswith("_inj")
         else [out / name / f"scores_{f}.jsonl" for f in range(k)]
     )
-    if not all(f.exists() for f in files):
+    files = [f for f in files if f.exists()]  # a partial run reports the folds it has, and says so
+    if not files:
         return None
     rows = [r for f in files for r in _jsonl(f)]
     for r in rows:
@@ -264,8 +265,11 @@ def _choose_aggregation(pools: list, k: int) -> dict[int, str]:
     from rewardlab.prm.evaluate import AGGREGATIONS
 
     chosen = {}
-    for f in range(k):
+    for f in sorted({int(p.source) for p in pools}):
         others = [p for p in pools if p.source != str(f)]
+        if not others:  # only one fold scored so far: nothing to choose on, the default
+            chosen[f] = "product"
+            continue
         acc = {a: sum(_per_problem(others, f"prm_{a}")) / len(others) for a in AGGREGATIONS}
         chosen[f] = max(AGGREGATIONS, key=lambda a: (acc[a], -AGGREGATIONS.index(a)))
     return chosen
@@ -281,6 +285,7 @@ def _fold_of(meta: dict) -> dict[str, int]:
 
 def _summarise(out: Path, name: str, rows: list[dict], k: int) -> tuple[dict, dict]:
     """One model's cells (method → (mean, low, high)) and its AUROCs, wall times and settings."""
+    from rewardlab.prm.best_of_n import within_problem_auroc
     from rewardlab.prm.evaluate import AGGREGATIONS
     from rewardlab.scoring.metrics import auroc
 
@@ -324,7 +329,7 @@ def _summarise(out: Path, name: str, rows: list[dict], k: int) -> tuple[dict, di
     extra = {
         "selection": info,
         "outcome_auroc": auroc([s for s, _ in flat], [c for _, c in flat]),
-        "within_problem_auroc": _within_problem_auroc(pools, key),
+        "within_problem_auroc": within_problem_auroc(pools, key),
         "rule3_step_auroc": step_auc,
         "injected_step_auroc": mean("step_auroc"),
         "injected_outcome_auroc": mean("outcome_auroc"),
@@ -334,20 +339,6 @@ def _summarise(out: Path, name: str, rows: list[dict], k: int) -> tuple[dict, di
         "config": runs[0]["config"] if runs else {},
     }
     return cells, extra
-
-
-def _within_problem_auroc(pools: list, key: str) -> float:
-    """P(a right solution outscores a wrong one of the *same* problem), ties half: what selection needs.
-    The pooled outcome AUROC also rewards telling easy problems from hard ones, which selects nothing."""
-    wins = pairs = 0.0
-    for p in pools:
-        s = p.scores[key]
-        for i, right in enumerate(p.correct):
-            for j, wrong in enumerate(p.correct):
-                if right and not wrong:
-                    pairs += 1
-                    wins += 1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0
-    return wins / pairs if pairs else math.nan
 
 
 ORDER = ("argmax of the verifier", "verifier-weighted vote", "majority", "random", "oracle",
@@ -372,6 +363,9 @@ def cmd_report(args: argparse.Namespace) -> None:
         if rows is not None:
             backbone, signal = name.rsplit("_", 1)
             col = f"{backbone}: {SIGNALS.get(signal, signal)}"
+            have = len({r["question"] for r in rows})
+            if have < len(fold_of):
+                col += f" ({have} of {len(fold_of)} problems: folds missing)"
             table[col], extras[col] = _summarise(args.out, name, rows, k)
     cols = list(table)
     methods = [m for m in ORDER if any(m in t for t in table.values())]

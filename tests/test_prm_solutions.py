@@ -19,6 +19,7 @@ from rewardlab.prm.best_of_n import (
     pick_expected,
     read_pools,
     selection_accuracy,
+    within_problem_auroc,
 )
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "model_solutions_dev.jsonl"
@@ -186,6 +187,17 @@ def test_selection_accuracy_has_oracle_and_a_bootstrap_interval_over_problems():
     assert maj.accuracy == 0.5 and maj.ci_low <= maj.accuracy <= maj.ci_high
     orm = points["orm"]  # 0 on both problems: a degenerate interval
     assert orm.accuracy == orm.ci_low == orm.ci_high == 0.0
+
+
+def test_within_problem_auroc_ignores_which_problems_are_easy():
+    # every candidate of the easy problem outscores every candidate of the hard one (pooled AUROC is
+    # high), yet inside each problem the wrong candidate scores higher: selection would always fail
+    easy = Pool("easy", [["a"], ["b"]], ["1", "2"], "1", scores={"orm": [5.0, 6.0]})
+    hard = Pool("hard", [["a"], ["b"]], ["1", "2"], "1", scores={"orm": [-6.0, -5.0]})
+    assert within_problem_auroc([easy, hard], "orm") == 0.0
+    hard.scores["orm"] = [-5.0, -5.0]
+    assert within_problem_auroc([easy, hard], "orm") == 0.25  # one loss, one tie
+    assert within_problem_auroc([Pool("q", [["a"]], ["1"], "1", scores={"orm": [1.0]})], "orm") is None
 
 
 @pytest.mark.skipif(not DEV.exists(), reason="model solutions not present at ../shared/data/gsm8k")

@@ -254,3 +254,4 @@ def test_cli_trains_and_selects_on_real_solution_rows(tiny_backbone, tmp_path, c
     assert acc["oracle"] == 1.0 and acc["majority"] == 0.0  # the two wrong copies always outvote
     assert acc["random"] == pytest.approx(1 / 3)
     assert {"weighted_orm", "weighted_prm_product", "prm_min"} <= set(acc)
+    assert set(bon["within_problem_auroc"]) == {"orm", "prm_product", "prm_min", "prm_last", "prm_mean"}

@@ -191,6 +191,22 @@ def available_methods(pools: Sequence[Pool]) -> list[str]:
     return [*keys, "majority", *(f"weighted_{k}" for k in keys), "random", "oracle"]
 
 
+def within_problem_auroc(pools: Sequence[Pool], key: str) -> float | None:
+    """P(a right candidate outscores a wrong candidate of the *same* pool) under `key`, ties half; None
+    when no pool has both. This is what selection needs: the pooled outcome AUROC also credits telling
+    easy problems from hard ones (every candidate of an easy problem scoring high), which picks nothing.
+    NaN scores rank lowest."""
+    wins = pairs = 0.0
+    for p in pools:
+        s = [-math.inf if math.isnan(x) else x for x in p.scores[key]]
+        for i, right in enumerate(p.correct):
+            for j, wrong in enumerate(p.correct):
+                if right and not wrong:
+                    pairs += 1
+                    wins += 1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0
+    return wins / pairs if pairs else None
+
+
 @dataclass
 class BonPoint:
     n: int
