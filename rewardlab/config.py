@@ -50,10 +50,18 @@ def doc(
 
 PAIR_FORMATS = ("pairs", "transcript", "conversational", "ranking", "ratings")
 """--format values for --objective pairs (rewardlab.data.formats.FORMATS)."""
-STEP_FORMATS = ("stepwise", "prm800k", "math_shepherd")
+STEP_FORMATS = ("stepwise", "prm800k", "math_shepherd", "gsm8k_solutions")
 """--format values for --objective steps/outcome (rewardlab.data.steps.STEP_FORMATS)."""
 DataFormat = Literal[
-    "pairs", "transcript", "conversational", "ranking", "ratings", "stepwise", "prm800k", "math_shepherd"
+    "pairs",
+    "transcript",
+    "conversational",
+    "ranking",
+    "ratings",
+    "stepwise",
+    "prm800k",
+    "math_shepherd",
+    "gsm8k_solutions",
 ]
 
 
@@ -75,7 +83,7 @@ class TrainConfig:
     )
     format: DataFormat | None = doc(
         "Data format override: pairs, transcript, conversational, ranking, ratings; for --objective "
-        "steps/outcome: stepwise, prm800k, math_shepherd (docs/prm.md). Empty: detect.",
+        "steps/outcome: stepwise, prm800k, math_shepherd, gsm8k_solutions (docs/prm.md). Empty: detect.",
         None,
     )
     objective: Literal["pairs", "steps", "outcome"] = doc(

@@ -183,7 +183,7 @@ def test_best_of_n_selection_by_hand():
     assert pick_expected(p, range(4), "majority") == 1.0  # "2" has two votes
     assert pick_expected(p, [0, 1], "majority") == 0.5  # one vote each: a coin flip
     # weighted by PRM product: "1" 0.9, "2" 0.2, "3" 0.9 → a tie of two wrong answers
-    assert pick_expected(p, range(4), "weighted_prm") == 0.0
+    assert pick_expected(p, range(4), "weighted_prm_product") == 0.0
     assert pick_expected(p, range(4), "random") == 0.5
     assert pick(p, "orm") == 1 and pick(p, "majority") == 1
 

@@ -214,3 +214,44 @@ def test_cli_round_trip_build_train_score_bon(tiny_backbone, tmp_path, capsys):
     )
     methods = {p["method"] for p in bon["selection_accuracy"]}
     assert {"orm", "prm_product", "prm_min", "prm_last", "prm_mean", "majority", "random"} <= methods
+
+
+def test_cli_trains_and_selects_on_real_solution_rows(tiny_backbone, tmp_path, capsys):
+    """`rewardlab prm` reads gsm8k_solutions rows as training data (ORM and rule-3 PRM) and as pools."""
+    from rewardlab.cli import main
+
+    rows = []
+    for a, b in [(3, 4), (5, 6), (7, 9), (12, 30), (2, 8), (6, 1)]:
+        q = f"Tom has {a} apples and buys {b} more, then doubles them. How many?"
+        s, d = a + b, 2 * (a + b)
+        right = f"He has {a}+{b} = <<{a}+{b}={s}>>{s}.\nDoubled: {s}*2 = <<{s}*2={d}>>{d}.\nA: {d}"
+        wrong = (
+            f"He has {a}+{b} = <<{a}+{b}={s}>>{s}.\nDoubled: {s}*3 = <<{s}*3={3 * s}>>{3 * s}.\nA: {3 * s}"
+        )
+        rows.append(
+            {
+                "question": q,
+                "ground_truth": right,
+                "m1": {"solution": right, "is_correct": True},
+                "m2": {"solution": wrong, "is_correct": False},
+                "m3": {"solution": wrong, "is_correct": False},
+            }
+        )
+    data = tmp_path / "solutions.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    common = ["--data", str(data), "--backbone", tiny_backbone("gpt2"), "--max-length", "96"]
+    common += ["--eval-fraction", "0", "--mixed-precision", "no", "--max-steps", "2", "--batch-size", "4"]
+    assert main(["prm", "train", *common, "--output-dir", str(tmp_path / "prm")]) == 0
+    assert (
+        main(["prm", "train", *common, "--objective", "outcome", "--output-dir", str(tmp_path / "orm")]) == 0
+    )
+    capsys.readouterr()
+    argv = ["prm", "bon", str(data), "--prm", str(tmp_path / "prm"), "--orm", str(tmp_path / "orm")]
+    assert main([*argv, "--n", "3", "--draws", "1"]) == 0
+    bon = json.loads(capsys.readouterr().out)
+    acc = {p["method"]: p["accuracy"] for p in bon["selection_accuracy"]}
+    assert bon["pools"] == 6 and bon["candidates"] == 18
+    assert acc["oracle"] == 1.0 and acc["majority"] == 0.0  # the two wrong copies always outvote
+    assert acc["random"] == pytest.approx(1 / 3)
+    assert {"weighted_orm", "weighted_prm_product", "prm_min"} <= set(acc)
+    assert set(bon["within_problem_auroc"]) == {"orm", "prm_product", "prm_min", "prm_last", "prm_mean"}

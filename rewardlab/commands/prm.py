@@ -117,6 +117,7 @@ def cmd_bon(args: argparse.Namespace) -> int:
         score_pools,
         selection_accuracy,
         selections,
+        within_problem_auroc,
     )
     from rewardlab.progress import RichReporter
     from rewardlab.scoring.scorer import Scorer
@@ -144,6 +145,7 @@ def cmd_bon(args: argparse.Namespace) -> int:
         ns = [int(x) for x in args.n.split(",")]
         points = selection_accuracy(pools, ns, args.draws, args.seed)
         result["selection_accuracy"] = [p.__dict__ for p in points]
+        result["within_problem_auroc"] = {k: within_problem_auroc(pools, k) for k in pools[0].scores}
         reporter.message(markdown_table(points))
         if args.plot:
             plot_bon(points, args.plot)
@@ -191,7 +193,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "model", help="Folder written by `rewardlab prm train` (a PRM, or an ORM: prefixes scored)."
     )
-    p.add_argument("data", help="Step data: stepwise, prm800k or math_shepherd rows (labels optional).")
+    p.add_argument(
+        "data", help="Step data: stepwise, prm800k, math_shepherd or gsm8k_solutions rows (labels optional)."
+    )
     p.add_argument("-o", "--output", default=None, help="Write rows with step_scores and score here (JSONL).")
     p.add_argument("--format", default=None, help="Step format override (default: detect).")
     p.add_argument("--prm800k-neutral", default="positive", help="positive, negative or drop.")
@@ -206,7 +210,9 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_score)
 
     p = verbs.add_parser("bon", help="Best-of-N selection with ORM, PRM (each aggregation), majority vote.")
-    p.add_argument("pools", help="JSONL: prompt, candidates (step lists), gold (optional).")
+    p.add_argument(
+        "pools", help="JSONL: prompt, candidates (step lists), gold (optional); or gsm8k_solutions rows."
+    )
     p.add_argument("--prm", default=None, help="PRM folder.")
     p.add_argument("--orm", default=None, help="ORM folder.")
     p.add_argument("--n", default="2,4,8,16", help="Subset sizes N for selection accuracy (needs gold).")

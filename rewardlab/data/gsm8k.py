@@ -28,8 +28,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from rewardlab.data.steps import StepExample
-from rewardlab.data.types import DataError
+from rewardlab.data.types import DataError, StepExample
 
 ERROR_KINDS = ("arithmetic", "operand", "operation")
 ANNOTATION = re.compile(r"<<([^=<>]+)=([^<>]+)>>")

@@ -13,6 +13,10 @@ solution's outcome label (for outcome reward models). Formats (docs/prm.md has a
                    neutral 0 follows `neutral`: "positive" (Lightman et al. 2023), "negative" or "drop"
     math_shepherd  {"input", "label"}: the solution with a step tag (``ки``) after each step in
                    "input", and the same text with "+" or "-" in place of each tag in "label"
+    gsm8k_solutions  {"question", "ground_truth", <name>: {"solution", "is_correct"}, ...}: real model
+                   solutions of one problem (rewardlab.data.gsm8k_solutions); one row gives one
+                   example per candidate, outcome from is_correct, step labels by rule 3
+                   (rewardlab.data.step_labels)
 
 `load_steps` validates a whole file and raises one `DataError` listing up to 20 problems with their
 file:line and field, like `load_preferences` does for pairs.
@@ -26,40 +30,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from rewardlab.data.readers import json_type, read_rows
-from rewardlab.data.types import DataError
+from rewardlab.data.types import DataError, StepExample
 
-STEP_FORMATS = ("stepwise", "prm800k", "math_shepherd")
+STEP_FORMATS = ("stepwise", "prm800k", "math_shepherd", "gsm8k_solutions")
 NEUTRAL_POLICIES = ("positive", "negative", "drop")
 SHEPHERD_TAG = "ки"
 SHEPHERD_QUESTION_END = "Step 1:"
 MAX_ERRORS = 20
-
-
-@dataclass
-class StepExample:
-    """One solution: the prompt, its steps, a label per step (None: unlabelled), and the outcome."""
-
-    prompt: str
-    steps: list[str]
-    labels: list[float | None]
-    outcome: float | None = None
-    """1.0 if the final answer is right, 0.0 if wrong, None if unknown (for outcome reward models)."""
-    source: str = ""
-    """Where the row came from, as "path:line"."""
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def first_error(self) -> int | None:
-        """Index of the first step labelled < 0.5, or None when no labelled step is wrong."""
-        return next((i for i, y in enumerate(self.labels) if y is not None and y < 0.5), None)
-
-    def outcome_or_steps(self) -> float | None:
-        """The outcome label; failing that, 1.0 when every labelled step is right, else 0.0."""
-        if self.outcome is not None:
-            return self.outcome
-        if not any(y is not None for y in self.labels):
-            return None
-        return 0.0 if self.first_error is not None else 1.0
 
 
 @dataclass
@@ -98,6 +75,8 @@ def steps_hash(examples: list[StepExample]) -> str:
 
 
 def detect_step_format(row: dict) -> str | None:
+    if "question" in row and "ground_truth" in row:
+        return "gsm8k_solutions"
     steps = row.get("completions")
     if "prompt" in row and isinstance(steps, list) and all(isinstance(x, str) for x in steps):
         return "stepwise"
@@ -125,11 +104,20 @@ def load_steps(
         if fmt is None:
             problems.append(
                 f"{source}: cannot tell the step format from keys {', '.join(map(str, row)) or '(none)'}; "
-                "expected stepwise (prompt, completions, labels), prm800k (question, label) or "
-                "math_shepherd (input, label); rename the fields or pass --format"
+                "expected stepwise (prompt, completions, labels), prm800k (question, label), "
+                "math_shepherd (input, label) or gsm8k_solutions (question, ground_truth, candidates); "
+                "rename the fields or pass --format"
             )
             continue
         summary.format = summary.format or fmt
+        if fmt == "gsm8k_solutions":  # one row holds several solutions
+            from rewardlab.data.gsm8k_solutions import convert_row, to_step_examples
+
+            try:
+                examples.extend(to_step_examples(convert_row(row, source)))
+            except DataError as err:
+                problems.extend(str(err).split("\n  "))
+            continue
         try:
             ex = convert_step_row(row, fmt, source, neutral)
         except DataError as err:

@@ -3,7 +3,8 @@
 A reader turns one raw row (TRL pairs, HH transcripts, chat messages, K-way rankings, ratings) into
 one `PreferenceGroup`: a prompt, its K responses, and the ordered pairs among them. Keeping the
 C(K,2) pairs of one prompt together lets training put them in the same batch and encode each
-response once (InstructGPT, section 3.5).
+response once (InstructGPT, section 3.5). Step-labelled solutions (rewardlab.data.steps and the readers
+it dispatches to) become one `StepExample` each.
 """
 
 from __future__ import annotations
@@ -72,6 +73,33 @@ class DataSummary:
             where = ", ".join(self.dropped_examples.get(reason, []))
             out.append(f"  dropped {n}: {reason} (e.g. {where})")
         return out
+
+
+@dataclass
+class StepExample:
+    """One solution: the prompt, its steps, a label per step (None: unlabelled), and the outcome."""
+
+    prompt: str
+    steps: list[str]
+    labels: list[float | None]
+    outcome: float | None = None
+    """1.0 if the final answer is right, 0.0 if wrong, None if unknown (for outcome reward models)."""
+    source: str = ""
+    """Where the row came from, as "path:line"."""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def first_error(self) -> int | None:
+        """Index of the first step labelled < 0.5, or None when no labelled step is wrong."""
+        return next((i for i, y in enumerate(self.labels) if y is not None and y < 0.5), None)
+
+    def outcome_or_steps(self) -> float | None:
+        """The outcome label; failing that, 1.0 when every labelled step is right, else 0.0."""
+        if self.outcome is not None:
+            return self.outcome
+        if not any(y is not None for y in self.labels):
+            return None
+        return 0.0 if self.first_error is not None else 1.0
 
 
 class DataError(ValueError):

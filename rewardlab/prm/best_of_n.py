@@ -1,17 +1,23 @@
-"""Best-of-N over step-by-step solutions: pick with an ORM, a PRM (any aggregation), or by (weighted) vote.
+"""Best-of-N over step-by-step solutions: the selection rules, in one place, and their accuracy.
 
-A pool is one problem's candidate solutions (lists of steps) with their final answers. Methods:
+A pool is one problem's candidate solutions (lists of steps) with their final answers, and any number of
+verifier scores per candidate (`Pool.scores`: key → one score per candidate). Methods:
 
-    orm             the candidate with the highest outcome reward
-    prm_<agg>       the highest PRM solution score, <agg> one of product, min, last, mean (prm/evaluate.py)
+    <key>           argmax of that verifier: orm (outcome reward), prm_<agg> (the PRM solution score,
+                    <agg> one of product, min, last, mean; prm/evaluate.py), or any other key a caller
+                    fills (the benchmark's cross-validated "prm")
+    weighted_<key>  verifier-weighted majority vote: the final answer with the largest sum of its
+                    candidates' weights (Li et al. 2023 "DiVeRSe"; Lightman et al. 2023's strongest
+                    rule); weights must be >= 0, so ORM rewards (logits, keys starting with "orm")
+                    become sigmoid(reward) and PRM scores, already probabilities, are used as they are
     majority        the most common final answer (self-consistency, Wang et al. 2022)
-    weighted_orm    the answer with the largest sum of sigmoid(ORM reward) over its candidates
-    weighted_prm    the answer with the largest sum of PRM product scores (Li et al. 2023, "DiVeRSe")
-    random          any candidate (the expected accuracy of sampling once)
+    random          any candidate: the expected accuracy of sampling once (the share of correct
+                    candidates), not one draw
+    oracle          right whenever any candidate is right (the ceiling of every selection rule)
 
 `selection_accuracy` measures each method on random size-N subsets of every pool; ties are broken
 uniformly at random and counted by their expectation (so a method that scores everything equal gets
-the random baseline, not the luck of the first index). All scores come from `Scorer`.
+the random baseline, not the luck of the first index), with a 95% bootstrap interval over problems.
 """
 
 from __future__ import annotations
@@ -31,8 +37,16 @@ from rewardlab.prm.evaluate import AGGREGATIONS, aggregate
 from rewardlab.scoring.metrics import sigmoid
 
 SCORED = ("orm", *(f"prm_{a}" for a in AGGREGATIONS))
-VOTES = ("majority", "weighted_orm", "weighted_prm")
-METHODS = (*SCORED, *VOTES, "random")
+"""The score keys `score_pools` fills."""
+BASELINES = ("majority", "random", "oracle")
+
+
+def vote_weight(key: str, score: float) -> float:
+    """A verifier score as a non-negative vote: sigmoid of an ORM reward (a logit), a PRM score as it is
+    (a probability in [0, 1]); NaN (a candidate the verifier could not score) counts 0."""
+    if math.isnan(score):
+        return 0.0
+    return sigmoid(score) if key.startswith("orm") else score
 
 
 @dataclass
@@ -51,9 +65,14 @@ class Pool:
 
 
 def read_pools(path: str) -> list[Pool]:
-    """Rows {"prompt", "candidates": [[step, ...] | {"completions": [...], "answer"?}], "gold"?}."""
+    """Rows {"prompt", "candidates": [[step, ...] | {"completions": [...], "answer"?}], "gold"?}, or
+    `gsm8k_solutions` rows (real model solutions; rewardlab.data.gsm8k_solutions), detected by their keys."""
+    from rewardlab.data.gsm8k_solutions import is_solutions_row, read_solution_problems
     from rewardlab.data.readers import read_rows
 
+    first = next(iter(read_rows(path)))[1]
+    if is_solutions_row(first):
+        return [pool_from_problem(p) for p in read_solution_problems(path)]
     pools = []
     for source, row in read_rows(path):
         prompt, cands = row.get("prompt"), row.get("candidates")
@@ -72,6 +91,14 @@ def read_pools(path: str) -> list[Pool]:
         gold = row.get("gold")
         pools.append(Pool(prompt, steps_list, answers, normalize_answer(str(gold)) if gold else None, source))
     return pools
+
+
+def pool_from_problem(problem: Any) -> Pool:
+    """A `gsm8k_solutions` problem (`SolutionProblem`) as a pool: its candidates, their answers, the gold."""
+    cands = problem.candidates
+    return Pool(
+        problem.question, [c.steps for c in cands], [c.answer for c in cands], problem.gold, problem.source
+    )
 
 
 def score_pools(
@@ -123,29 +150,34 @@ def pick_expected(pool: Pool, idx: Sequence[int], method: str) -> float:
     correct = [pool.correct[i] for i in idx]
     if method == "random":
         return sum(correct) / len(correct)
+    if method == "oracle":
+        return float(any(correct))
     answers = [pool.answers[i] for i in idx]
     if method == "majority":
         return _vote_expected(answers, correct, [1.0] * len(idx))
-    if method == "weighted_orm":
-        return _vote_expected(answers, correct, [sigmoid(pool.scores["orm"][i]) for i in idx])
-    if method == "weighted_prm":
-        return _vote_expected(answers, correct, [pool.scores["prm_product"][i] for i in idx])
+    if method.startswith("weighted_"):
+        key = method[len("weighted_") :]
+        return _vote_expected(answers, correct, [vote_weight(key, pool.scores[key][i]) for i in idx])
     return _best_expected([pool.scores[method][i] for i in idx], correct)
 
 
 def pick(pool: Pool, method: str) -> int:
-    """The index `method` selects among all candidates (ties: the first). For `random`: index 0."""
+    """The index `method` selects among all candidates (ties: the first). For `random`: index 0; for
+    `oracle`: the first correct candidate (index 0 if none is)."""
     if method == "random":
         return 0
-    if method in VOTES:
-        weights = {
-            "majority": [1.0] * len(pool.answers),
-            "weighted_orm": [sigmoid(s) for s in pool.scores.get("orm", [])],
-            "weighted_prm": pool.scores.get("prm_product", []),
-        }[method]
+    if method == "oracle":
+        return next((i for i, c in enumerate(pool.correct) if c), 0)
+    if method == "majority" or method.startswith("weighted_"):
+        key = method[len("weighted_") :]
+        weights = (
+            [1.0] * len(pool.answers)
+            if method == "majority"
+            else [vote_weight(key, s) for s in pool.scores[key]]
+        )
         totals: dict[str, float] = defaultdict(float)
         for a, w in zip(pool.answers, weights, strict=True):
-            totals[a] += 0.0 if math.isnan(w) else w
+            totals[a] += w
         best = max(totals, key=lambda a: totals[a])
         return pool.answers.index(best)
     scores = [(-math.inf if math.isnan(s) else s) for s in pool.scores[method]]
@@ -153,10 +185,26 @@ def pick(pool: Pool, method: str) -> int:
 
 
 def available_methods(pools: Sequence[Pool]) -> list[str]:
-    have = set(pools[0].scores) if pools else set()
-    out = [m for m in SCORED if m in have] + ["majority"]
-    out += [m for m, need in (("weighted_orm", "orm"), ("weighted_prm", "prm_product")) if need in have]
-    return out + ["random"]
+    """Argmax of every score key the pools share, then the weighted votes, then the baselines."""
+    have = [k for k in pools[0].scores if all(k in p.scores for p in pools)] if pools else []
+    keys = [k for k in SCORED if k in have] + [k for k in have if k not in SCORED]
+    return [*keys, "majority", *(f"weighted_{k}" for k in keys), "random", "oracle"]
+
+
+def within_problem_auroc(pools: Sequence[Pool], key: str) -> float | None:
+    """P(a right candidate outscores a wrong candidate of the *same* pool) under `key`, ties half; None
+    when no pool has both. This is what selection needs: the pooled outcome AUROC also credits telling
+    easy problems from hard ones (every candidate of an easy problem scoring high), which picks nothing.
+    NaN scores rank lowest."""
+    wins = pairs = 0.0
+    for p in pools:
+        s = [-math.inf if math.isnan(x) else x for x in p.scores[key]]
+        for i, right in enumerate(p.correct):
+            for j, wrong in enumerate(p.correct):
+                if right and not wrong:
+                    pairs += 1
+                    wins += 1.0 if s[i] > s[j] else 0.5 if s[i] == s[j] else 0.0
+    return wins / pairs if pairs else None
 
 
 @dataclass
@@ -226,10 +274,13 @@ def plot_bon(points: Sequence[BonPoint], path: str, title: str = "") -> None:
     look = {
         "orm": ("k", "-"), "prm_product": ("tab:blue", "-"), "prm_min": ("tab:green", "-"),
         "prm_last": ("tab:purple", "-"), "prm_mean": ("tab:cyan", "-"), "majority": ("tab:orange", "--"),
-        "weighted_orm": ("tab:brown", "--"), "weighted_prm": ("tab:red", "--"), "random": ("tab:gray", ":"),
+        "weighted_orm": ("tab:brown", "--"), "weighted_prm_product": ("tab:red", "--"),
+        "random": ("tab:gray", ":"),
     }  # fmt: skip
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     for m in dict.fromkeys(p.method for p in points):
+        if m == "oracle":
+            continue
         pts = sorted((p for p in points if p.method == m), key=lambda p: p.n)
         color, style = look.get(m, (None, "-"))
         xs, ys = [p.n for p in pts], [100 * p.accuracy for p in pts]
@@ -248,7 +299,7 @@ def plot_bon(points: Sequence[BonPoint], path: str, title: str = "") -> None:
 
 def selections(pools: Sequence[Pool]) -> list[dict]:
     """Per pool: the index each method picks among all its candidates, and whether that is correct."""
-    methods = [m for m in available_methods(pools) if m != "random"]
+    methods = [m for m in available_methods(pools) if m not in ("random", "oracle")]
     rows = []
     for p in pools:
         picks = {m: pick(p, m) for m in methods}
