@@ -177,9 +177,21 @@ class TrainConfig:
         "memory-mapped, for files that do not fit in RAM; same batches as without (docs/training.md).",
         False,
     )
+    strip_thinking: bool = doc(
+        "Remove reasoning traces (--think-open ... --think-close) from responses in training and, recorded "
+        "in rewardlab.json, in every later scoring of the model; an unterminated trace is an unfinished "
+        "answer: dropped from its opening tag on, counted (docs/reward_kinds.md).",
+        False,
+    )
+    think_open: str = doc("Tag that opens a reasoning trace (--strip-thinking).", "<think>")
+    think_close: str = doc("Tag that closes a reasoning trace (--strip-thinking).", "</think>")
 
     def __post_init__(self) -> None:
         check_choices(self)
+        if self.strip_thinking:
+            from rewardlab.data.thinking import check_delimiters
+
+            check_delimiters(self.think_open, self.think_close)
         for name in ("max_length", "batch_size", "grad_accum"):
             check_range(self, name, low=1)
         check_range(self, "epochs", low=0, low_open=True)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from rewardlab.data.encoding import LAYOUTS, TextEncoder
+from rewardlab.data.thinking import ThinkingStripper
 from rewardlab.model.reward_model import POOLINGS, RewardModel
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,12 @@ class ModelCard:
     [EOS], text pairs for encoders) or ``chat_template`` (the chat template's text as is, read at its last
     token: what vLLM, verl, TRL and OpenRLHF tokenise; docs/integrations.md). Cards older than the field
     mean ``rewardlab``."""
+    strip_thinking: bool = False
+    """Trained with ``--strip-thinking``: every Scorer of this folder removes reasoning traces between
+    `think_open` and `think_close` from responses before encoding (rewardlab.data.thinking, its rules for
+    an unterminated trace). Plain transformers does not: strip them yourself (docs/reward_kinds.md)."""
+    think_open: str = "<think>"
+    think_close: str = "</think>"
     reward_mean: float = 0.0
     reward_std: float = 1.0
     reward_stats_from: str = ""
@@ -161,6 +168,7 @@ def load_reward_model(
         is_encoder=card.is_encoder,
         append_eos=card.append_eos,
         layout=card.layout,
+        thinking=ThinkingStripper(card.think_open, card.think_close) if card.strip_thinking else None,
     )
     model = RewardModel(hf_model, card.pooling, card.is_encoder).eval()
     if device is not None:

@@ -89,6 +89,9 @@ class Backend:
     tokenizer: Any
     card: Any
     kind: str
+    attributes: tuple[str, ...] = ()
+    """A multi-attribute model's attribute names: `score` then returns (reward, [one value per
+    attribute]) per item, and /get_reward adds the attributes to ``extra_logs``."""
 
 
 def backend_for(scorer: Any, settings: ServeSettings) -> Backend:
@@ -111,6 +114,18 @@ def backend_for(scorer: Any, settings: ServeSettings) -> Backend:
         raise ValueError("--ensemble-rule/--ensemble-lam apply to ensembles only; this is a single model")
     card = getattr(scorer, "card", None)
     kind = "process reward model" if getattr(card, "step_marker", "") else "reward model"
+    names = tuple(getattr(card, "attributes", ()) or ())
+    if names:
+
+        def score_attrs(items: list[Any]) -> list[tuple[float, list[float]]]:
+            rewards, attrs = scorer.score_encoded_attributes(items)
+            return list(zip(rewards, attrs, strict=True))
+
+        kind = f"multi-attribute reward model ({', '.join(names)})"
+        return Backend(
+            scorer.encoder.encode, lambda e: len(e.input_ids), score_attrs, scorer.encoder.tokenizer,
+            card, kind, names,
+        )  # fmt: skip
     return Backend(
         scorer.encoder.encode, lambda e: len(e.input_ids), scorer.score_encoded, scorer.encoder.tokenizer,
         card, kind,
@@ -132,6 +147,10 @@ class _Service:
     scale: float
     clip: float | None
     normalized: bool
+    rule: Any = None
+    """The --reward-fn hook (rewardlab.scoring.rules.RewardRule), or None."""
+    thinking: Any = None
+    """The ThinkingStripper in effect (the flag's or the model card's), or None."""
 
     @property
     def model_id(self) -> str:
@@ -150,23 +169,59 @@ class _Service:
             raise HTTPException(422, [problem]) from None
 
     async def rewards(
-        self, prompts: Sequence[Any], responses: Sequence[Any], stats: list | None = None
+        self,
+        prompts: Sequence[Any],
+        responses: Sequence[Any],
+        stats: list | None = None,
+        extras: dict[str, list] | None = None,
     ) -> tuple[list, list]:
         """(raw rewards, served rewards) of the pairs, micro-batched with concurrent requests; `stats`
-        collects each item's (truncated, num_tokens) when given."""
+        collects each item's (truncated, num_tokens) when given, `extras` a multi-attribute model's
+        attributes and the --reward-fn values (``extra_logs``). With --reward-fn the served reward is the
+        combination (rewardlab.scoring.rules) of the transformed one with the rule; a failing hook is a
+        422 naming the item."""
         from fastapi import HTTPException
 
         encoded = await self.encode(prompts, responses)
+        rule_values = await self.rule_values(prompts, responses) if self.rule is not None else None
         if stats is not None:
             stats.extend(_item_stats(e) for e in encoded)
         try:
-            raw = await self.batcher.submit(encoded)
+            out = await self.batcher.submit(encoded)
         except RuntimeError as e:
             raise HTTPException(503, str(e)) from None
-        return raw, _transform(raw, self.shift, self.scale, self.clip)
+        raw = [o[0] for o in out] if self.backend.attributes else out
+        served = _transform(raw, self.shift, self.scale, self.clip)
+        if extras is not None and self.backend.attributes:
+            for k, name in enumerate(self.backend.attributes):
+                extras[name] = [float(o[1][k]) for o in out]
+        if rule_values is not None:
+            if extras is not None:
+                extras["rm_reward"] = served
+                # floats only (OpenRLHF averages extra_logs): no opinion is 0 here, flagged beside it
+                extras["rule_reward"] = [0.0 if v is None else v for v in rule_values]
+                extras["rule_has_opinion"] = [float(v is not None) for v in rule_values]
+            served = self.rule.combine(served, rule_values)
+        return raw, served
+
+    async def rule_values(self, prompts: Sequence[Any], responses: Sequence[Any]) -> list:
+        """The --reward-fn hook over the items, in the encode thread (a hook may be slow Python)."""
+        from fastapi import HTTPException
+
+        from rewardlab.scoring.rules import RewardFnError
+
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.encode_pool, self.rule.values, prompts, responses)
+        except RewardFnError as e:
+            problem = {"loc": ["body", e.index], "msg": str(e), "type": "value_error"}
+            raise HTTPException(422, [problem]) from None
 
 
 def _service(scorer: Any, settings: ServeSettings) -> _Service:
+    from rewardlab.data.thinking import use_thinking
+
+    thinking = use_thinking(scorer, settings.thinking)  # before the backend takes the encoder
     backend = backend_for(scorer, settings)
     shift, scale, clip = reward_transform(backend.card, settings)
     metrics = Metrics()
@@ -185,6 +240,8 @@ def _service(scorer: Any, settings: ServeSettings) -> _Service:
         scale=scale,
         clip=clip,
         normalized=settings.normalize or bool(getattr(backend.card, "normalize", False)),
+        rule=settings.rules.load(),
+        thinking=thinking,
     )
 
 
@@ -237,16 +294,21 @@ def _lifespan(svc: _Service) -> Callable[[Any], Any]:
         svc.batcher.start()
         loop = asyncio.get_running_loop()
         warm = await loop.run_in_executor(svc.encode_pool, svc.backend.prepare, "", "warm-up")
+        if svc.thinking is not None:  # the warm-up is not a response to count
+            svc.thinking.responses -= 1
         await loop.run_in_executor(svc.batcher.executor, svc.backend.score, [warm])
         svc.metrics.ready = True
         log.info(
-            "ready: %s %s, auth %s, normalise %s",
+            "ready: %s %s, auth %s, normalise %s, strip-thinking %s, reward-fn %s",
             svc.backend.kind, svc.model_id, "on" if svc.token else "off", svc.normalized,
+            "on" if svc.thinking is not None else "off", svc.rule.spec if svc.rule else "none",
         )  # fmt: skip
         try:
             yield
         finally:
             svc.metrics.ready = False
+            if svc.thinking is not None:
+                log.info(svc.thinking.line())
             await (
                 svc.batcher.close()
             )  # uvicorn has already waited for in-flight requests; this empties the queue
@@ -299,11 +361,13 @@ def _scoring_routes(svc: _Service, m: Any, auth: list) -> Any:
         # lengths of prompts and query were checked by the schema (422 otherwise)
         prompts, queries = split_queries(svc.backend.tokenizer, encoder.layout_name, body.query, body.prompts)
         stats: list[tuple[bool, int]] = []
-        raw, rewards = await svc.rewards(prompts, queries, stats)
+        extras: dict[str, list] = {}
+        raw, rewards = await svc.rewards(prompts, queries, stats, extras)
         extra_logs = {
             "raw_reward": raw,
             "truncated": [float(t) for t, _ in stats],  # floats: OpenRLHF averages extra_logs as metrics
             "num_tokens": [float(n) for _, n in stats],
+            **extras,
         }
         return {"rewards": rewards, "scores": rewards, "extra_logs": extra_logs}
 

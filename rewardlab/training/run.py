@@ -102,6 +102,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         gradient_checkpointing=cfg.gradient_checkpointing,
         extra_tokens=objective.extra_tokens,
         dropout=cfg.dropout,
+        thinking=(cfg.think_open, cfg.think_close) if cfg.strip_thinking else None,
     )
     train_items, eval_enc, test_enc, trunc_lines = encode_datasets(
         cfg, objective, encoder, card, data, accelerator, reporter
@@ -215,6 +216,8 @@ def encode_datasets(
     if cache is not None:
         items, trunc = cache, cache.truncation
     lines = trunc.lines(cfg.truncation, cfg.max_length)
+    if encoder.thinking is not None:
+        lines.append(encoder.thinking.line())
     for line in lines:
         reporter.message(line)
     if not items:
