@@ -78,10 +78,29 @@ class TrainConfig:
         "steps/outcome: stepwise, prm800k, math_shepherd (docs/prm.md). Empty: detect.",
         None,
     )
-    objective: Literal["pairs", "steps", "outcome"] = doc(
+    objective: Literal["pairs", "steps", "outcome", "regression"] = doc(
         "pairs: Bradley-Terry on preferences. steps: a process reward model, per-step BCE read at the step "
-        "marker. outcome: an outcome reward model, BCE of the solution reward on its outcome label.",
+        "marker. outcome: an outcome reward model, BCE of the solution reward on its outcome label. "
+        "regression: ratings data, a head of one output per --attributes trained with MSE (optionally "
+        "+ --bt-weight scaled Bradley-Terry), combined by --attribute-weights (docs/reward_kinds.md).",
         "pairs",
+    )
+    attributes: list[str] = doc(
+        "--objective regression: the rated attributes, each completion's scores.NAME (e.g. helpfulness,"
+        "correctness,coherence,complexity,verbosity). Empty: one attribute, each completion's score.",
+        default_factory=list,
+        sep=",",
+    )
+    attribute_weights: list[float] = doc(
+        "--objective regression: w of the reward = Σ w_a · attribute_a, one per --attributes, saved in "
+        "rewardlab.json and folded into the exported head. Empty: equal weights 1/attributes (the mean).",
+        default_factory=list,
+        sep=",",
+    )
+    bt_weight: float = doc(
+        "--objective regression: weight of a scaled Bradley-Terry term on the combined reward over each "
+        "prompt's pairs, each pair weighted by its rating gap (Nemotron, arXiv 2410.01257); 0: MSE only.",
+        0.0,
     )
     prm800k_neutral: Literal["positive", "negative", "drop"] = doc(
         "PRM800K's neutral (0) rating becomes: positive (Lightman et al.), negative, or drop (no label).",
@@ -203,7 +222,8 @@ class TrainConfig:
         check_range(self, "eval_fraction", low=0, high=1)
         check_range(self, "warmup_ratio", low=0, high=1)
         check_range(self, "label_smoothing", low=0, high=0.5)
-        formats = PAIR_FORMATS if self.objective == "pairs" else STEP_FORMATS
+        check_regression_flags(self)
+        formats = {"pairs": PAIR_FORMATS, "regression": ("ratings",)}.get(self.objective, STEP_FORMATS)
         if self.format is not None and self.format not in formats:
             raise ConfigError(
                 f"--format {self.format} is not a format of --objective {self.objective}; "
@@ -229,6 +249,48 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
+
+
+def check_regression_flags(cfg: TrainConfig) -> None:
+    """The --objective regression flags: only with that objective, consistent with each other."""
+    if cfg.objective != "regression":
+        for name, default in (("attributes", []), ("attribute_weights", []), ("bt_weight", 0.0)):
+            if getattr(cfg, name) != default:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(
+                    f"{flag} applies to --objective regression only (got --objective {cfg.objective})"
+                )
+        return
+    names = list(cfg.attributes) or ["score"]
+    if any(not isinstance(n, str) or not n.strip() for n in names):
+        raise ConfigError(f"--attributes must be non-empty names, got {cfg.attributes!r}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--attributes names an attribute twice: {cfg.attributes!r}")
+    weights = list(cfg.attribute_weights)
+    if weights and len(weights) != len(names):
+        raise ConfigError(
+            f"--attribute-weights has {len(weights)} weights but --attributes names {len(names)} "
+            f"({', '.join(names)}); give one weight per attribute"
+        )
+    if any(not math.isfinite(w) for w in weights) or (weights and not any(weights)):
+        raise ConfigError(f"--attribute-weights must be finite numbers, not all 0; got {weights!r}")
+    if not (math.isfinite(cfg.bt_weight) and cfg.bt_weight >= 0):
+        raise ConfigError(f"--bt-weight must be a finite number >= 0, got {cfg.bt_weight}")
+    if cfg.data is None:
+        raise ConfigError(
+            "--objective regression needs --data with ratings ({prompt, completions: [{text, score}]} or "
+            "per-attribute scores; docs/formats.md)"
+        )
+    if cfg.lora_r:
+        raise ConfigError("--lora-r is not supported with --objective regression yet; use --freeze-layers")
+    if cfg.loss != "bt":
+        raise ConfigError("--loss applies to --objective pairs; --objective regression uses --bt-weight")
+
+
+def regression_weights(cfg: TrainConfig) -> tuple[list[str], list[float]]:
+    """The attribute names and the combination weights --objective regression trains (defaults filled)."""
+    names = list(cfg.attributes) or ["score"]
+    return names, list(cfg.attribute_weights) or [1.0 / len(names)] * len(names)
 
 
 # --- checks every config's __post_init__ uses ----------------------------------------------------------

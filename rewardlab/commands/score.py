@@ -64,7 +64,15 @@ def run_eval(args: argparse.Namespace) -> int:
     scorer = Scorer.from_pretrained(args.model, device=args.device, bf16=args.bf16, quantize=args.quantize)
     stripper = use_thinking(scorer, config_from_args(ThinkingFlags, args))
     reporter.start("scoring", sum(len(g.responses) for g in groups))
-    result = evaluate(scorer, groups, reporter.advance, n_boot=args.bootstrap)
+    if scorer.attributes:  # a regression / multi-attribute model: judged against the ratings too
+        from rewardlab.scoring.attributes import evaluate_attribute_groups, rank_by_combination, targets_of
+
+        card = scorer.card
+        for g in groups:
+            rank_by_combination(g, targets_of(g, card.attributes), card.attribute_weights)
+        result = evaluate_attribute_groups(scorer, groups, n_boot=args.bootstrap)
+    else:
+        result = evaluate(scorer, groups, reporter.advance, n_boot=args.bootstrap)
     reporter.finish()
     if stripper is not None:
         reporter.message(stripper.line())
@@ -78,6 +86,8 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     for name, s in result.per_subset.items():
         reporter.message(f"  {name}: {100 * s['accuracy']:.1f}% on {int(s['pairs'])} pairs")
+    for name, m in getattr(result, "attributes", {}).items():
+        reporter.message(f"  {name}: Pearson {m['pearson']}, Spearman {m['spearman']}, MSE {m['mse']:.4g}")
     return 0
 
 

@@ -55,13 +55,17 @@ def make_objective(cfg: TrainConfig) -> Objective:
     """The objective ``--objective`` names; it checks the flags it cannot train with."""
     if cfg.objective == "pairs":
         return PairwiseObjective(cfg)
+    if cfg.objective == "regression":
+        from rewardlab.training.regression import RegressionObjective
+
+        return RegressionObjective(cfg)
     from rewardlab.prm.objective import OutcomeObjective, StepObjective
 
     if cfg.objective == "steps":
         return StepObjective(cfg)
     if cfg.objective == "outcome":
         return OutcomeObjective(cfg)
-    raise ValueError(f"--objective must be pairs, steps or outcome, got {cfg.objective!r}")
+    raise ValueError(f"--objective must be pairs, steps, outcome or regression, got {cfg.objective!r}")
 
 
 def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
