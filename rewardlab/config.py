@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rewardlab.flag_rules import regression_problem, thinking_problem
+
 
 class ConfigError(ValueError):
     """A config value or combination that cannot work; the message names the flag and what it accepts."""
@@ -86,22 +88,17 @@ class TrainConfig:
         "pairs",
     )
     attributes: list[str] = doc(
-        "--objective regression: the rated attributes, each completion's scores.NAME (e.g. helpfulness,"
-        "correctness,coherence,complexity,verbosity). Empty: one attribute, each completion's score.",
-        default_factory=list,
-        sep=",",
-    )
+        "--objective regression: the rated attributes, each completion's scores.NAME (helpfulness,...). "
+        "Empty: one attribute, each completion's score.", default_factory=list, sep=",",
+    )  # fmt: skip
     attribute_weights: list[float] = doc(
-        "--objective regression: w of the reward = Σ w_a · attribute_a, one per --attributes, saved in "
-        "rewardlab.json and folded into the exported head. Empty: equal weights 1/attributes (the mean).",
-        default_factory=list,
-        sep=",",
-    )
+        "--objective regression: w of reward = Σ w_a · attribute_a, one per --attributes (rewardlab.json, "
+        "folded into the saved head). Empty: 1/attributes each.", default_factory=list, sep=",",
+    )  # fmt: skip
     bt_weight: float = doc(
-        "--objective regression: weight of a scaled Bradley-Terry term on the combined reward over each "
-        "prompt's pairs, each pair weighted by its rating gap (Nemotron, arXiv 2410.01257); 0: MSE only.",
-        0.0,
-    )
+        "--objective regression: weight of scaled Bradley-Terry on the combined reward, pairs weighted by "
+        "their rating gap (Nemotron, arXiv 2410.01257); 0: MSE only.", 0.0,
+    )  # fmt: skip
     prm800k_neutral: Literal["positive", "negative", "drop"] = doc(
         "PRM800K's neutral (0) rating becomes: positive (Lightman et al.), negative, or drop (no label).",
         "positive",
@@ -197,9 +194,8 @@ class TrainConfig:
         False,
     )
     strip_thinking: bool = doc(
-        "Remove reasoning traces (--think-open ... --think-close) from responses in training and, recorded "
-        "in rewardlab.json, in every later scoring of the model; an unterminated trace is an unfinished "
-        "answer: dropped from its opening tag on, counted (docs/reward_kinds.md).",
+        "Remove reasoning traces (--think-open...--think-close) from responses, in training and (recorded in "
+        "rewardlab.json) every later scoring; unterminated: dropped from the tag on (docs/reward_kinds.md).",
         False,
     )
     think_open: str = doc("Tag that opens a reasoning trace (--strip-thinking).", "<think>")
@@ -207,10 +203,6 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        if self.strip_thinking:
-            from rewardlab.data.thinking import check_delimiters
-
-            check_delimiters(self.think_open, self.think_close)
         for name in ("max_length", "batch_size", "grad_accum"):
             check_range(self, name, low=1)
         check_range(self, "epochs", low=0, low_open=True)
@@ -222,7 +214,11 @@ class TrainConfig:
         check_range(self, "eval_fraction", low=0, high=1)
         check_range(self, "warmup_ratio", low=0, high=1)
         check_range(self, "label_smoothing", low=0, high=0.5)
-        check_regression_flags(self)
+        problem = regression_problem(self) or (
+            self.strip_thinking and thinking_problem(self.think_open, self.think_close)
+        )
+        if problem:
+            raise ConfigError(problem)
         formats = {"pairs": PAIR_FORMATS, "regression": ("ratings",)}.get(self.objective, STEP_FORMATS)
         if self.format is not None and self.format not in formats:
             raise ConfigError(
@@ -249,48 +245,6 @@ class TrainConfig:
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
-
-
-def check_regression_flags(cfg: TrainConfig) -> None:
-    """The --objective regression flags: only with that objective, consistent with each other."""
-    if cfg.objective != "regression":
-        for name, default in (("attributes", []), ("attribute_weights", []), ("bt_weight", 0.0)):
-            if getattr(cfg, name) != default:
-                flag = "--" + name.replace("_", "-")
-                raise ConfigError(
-                    f"{flag} applies to --objective regression only (got --objective {cfg.objective})"
-                )
-        return
-    names = list(cfg.attributes) or ["score"]
-    if any(not isinstance(n, str) or not n.strip() for n in names):
-        raise ConfigError(f"--attributes must be non-empty names, got {cfg.attributes!r}")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"--attributes names an attribute twice: {cfg.attributes!r}")
-    weights = list(cfg.attribute_weights)
-    if weights and len(weights) != len(names):
-        raise ConfigError(
-            f"--attribute-weights has {len(weights)} weights but --attributes names {len(names)} "
-            f"({', '.join(names)}); give one weight per attribute"
-        )
-    if any(not math.isfinite(w) for w in weights) or (weights and not any(weights)):
-        raise ConfigError(f"--attribute-weights must be finite numbers, not all 0; got {weights!r}")
-    if not (math.isfinite(cfg.bt_weight) and cfg.bt_weight >= 0):
-        raise ConfigError(f"--bt-weight must be a finite number >= 0, got {cfg.bt_weight}")
-    if cfg.data is None:
-        raise ConfigError(
-            "--objective regression needs --data with ratings ({prompt, completions: [{text, score}]} or "
-            "per-attribute scores; docs/formats.md)"
-        )
-    if cfg.lora_r:
-        raise ConfigError("--lora-r is not supported with --objective regression yet; use --freeze-layers")
-    if cfg.loss != "bt":
-        raise ConfigError("--loss applies to --objective pairs; --objective regression uses --bt-weight")
-
-
-def regression_weights(cfg: TrainConfig) -> tuple[list[str], list[float]]:
-    """The attribute names and the combination weights --objective regression trains (defaults filled)."""
-    names = list(cfg.attributes) or ["score"]
-    return names, list(cfg.attribute_weights) or [1.0 / len(names)] * len(names)
 
 
 # --- checks every config's __post_init__ uses ----------------------------------------------------------

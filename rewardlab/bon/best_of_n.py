@@ -25,7 +25,7 @@ from rewardlab.bon.answers import final_number, gsm8k_correct  # noqa: F401  (pu
 from rewardlab.config import ConfigError, check_range, doc
 from rewardlab.data.thinking import ThinkingFlags, use_thinking
 from rewardlab.progress import Reporter
-from rewardlab.scoring.rules import RewardRuleFlags
+from rewardlab.scoring.rules import RewardRuleFlags, score_groups_with_rule
 
 DEMO_PROMPT_SETS = ("demo-pool", "demo-test", "demo-eval")
 
@@ -288,10 +288,8 @@ class BonRow:
     gold: list[float] | None = None
     best_gold: float | None = None
     meta: dict = field(default_factory=dict)
-    rm_scores: list[float] | None = None
-    """With --reward-fn: the reward model's own scores (`scores` are the combined ones)."""
-    rule_scores: list[float | None] | None = None
-    """With --reward-fn: the hook's values (null: no opinion)."""
+    rm_scores: list[float] | None = None  # --reward-fn: the RM's own scores (`scores`: the combined ones)
+    rule_scores: list[float | None] | None = None  # --reward-fn: the hook's values (null: no opinion)
 
 
 def select_best(
@@ -389,8 +387,7 @@ class BonSummary:
     texts_per_s: float
     """Proxy scoring throughput: candidates per second (an ensemble of k runs k models per candidate)."""
     output: str
-    notes: list[str] = field(default_factory=list)
-    """What --strip-thinking and --reward-fn did, one line each."""
+    notes: list[str] = field(default_factory=list)  # what --strip-thinking and --reward-fn did
 
 
 def run_bon(cfg: BonConfig, reporter: Reporter | None = None) -> BonSummary:
@@ -416,16 +413,11 @@ def run_bon(cfg: BonConfig, reporter: Reporter | None = None) -> BonSummary:
     members = len(getattr(scorer, "scorers", [scorer]))
     reporter.start("scoring", total * members)
     t0 = time.perf_counter()
-    rule_parts = None
+    rule_parts, member_scores = None, None
     if rule is not None:
-        from rewardlab.scoring.rules import RuleScorer
-
-        prompts = [c.prompt for c in cands for _ in c.responses]
-        rm, values, flat = RuleScorer(scorer, rule).score_parts(
-            prompts, [r for c in cands for r in c.responses], reporter.advance
+        scores, *rule_parts = score_groups_with_rule(
+            scorer, rule, [(c.prompt, c.responses) for c in cands], reporter.advance
         )
-        scores, member_scores = _unflatten(flat, cands), None
-        rule_parts = (_unflatten(rm, cands), _split_like(values, cands))
     else:
         scores, member_scores = score_candidates(scorer, cands, reporter.advance)
     elapsed = time.perf_counter() - t0
@@ -455,11 +447,3 @@ def run_bon(cfg: BonConfig, reporter: Reporter | None = None) -> BonSummary:
         cfg.output,
         notes,
     )
-
-
-def _split_like(flat: Sequence[Any], candidates: Sequence[Candidates]) -> list[list[Any]]:
-    out, start = [], 0
-    for c in candidates:
-        out.append(list(flat[start : start + len(c.responses)]))
-        start += len(c.responses)
-    return out

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from rewardlab.config import ConfigError, doc
 from rewardlab.data.types import Text
+from rewardlab.flag_rules import thinking_problem
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,9 @@ class ThinkingFlags:
 
 def check_delimiters(open_tag: str, close_tag: str) -> None:
     """ConfigError naming the flag unless both tags are non-empty, distinct and unnested."""
-    if not open_tag or not open_tag.strip():
-        raise ConfigError("--think-open must be a non-empty tag, e.g. <think>")
-    if not close_tag or not close_tag.strip():
-        raise ConfigError("--think-close must be a non-empty tag, e.g. </think>")
-    if open_tag == close_tag or open_tag in close_tag:
-        raise ConfigError(
-            f"--think-open {open_tag!r} must differ from --think-close {close_tag!r} and not occur inside it"
-        )
+    problem = thinking_problem(open_tag, close_tag)
+    if problem:
+        raise ConfigError(problem)
 
 
 class ThinkingStripper:
@@ -81,6 +77,11 @@ class ThinkingStripper:
         self.unterminated = 0
         """Responses whose last trace was never closed (scored as the text before it)."""
         self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        """Forget the counts (the server calls it after its warm-up)."""
+        with self._lock:
+            self.responses = self.stripped = self.unterminated = 0
 
     def __repr__(self) -> str:  # part of the token cache's encoder fingerprint
         return f"ThinkingStripper({self.open!r}, {self.close!r})"

@@ -205,3 +205,20 @@ class RuleScorer:
         self, texts: Sequence[str], on_progress: Callable[[int], Any] | None = None
     ) -> list[float]:
         return self.score([""] * len(texts), texts, on_progress)
+
+
+def score_groups_with_rule(
+    scorer: Any, rule: RewardRule, groups: Sequence[tuple[Text, Sequence[Text]]], on_progress: Any = None
+) -> tuple[list[list[float]], list[list[float]], list[list[float | None]]]:
+    """(combined, RM, rule values) per group of (prompt, responses), scored in one batched call."""
+    prompts = [p for p, rs in groups for _ in rs]
+    rm, values, combined = RuleScorer(scorer, rule).score_parts(
+        prompts, [r for _, rs in groups for r in rs], on_progress
+    )
+    out: tuple[list, list, list] = ([], [], [])
+    start = 0
+    for _, rs in groups:
+        for part, flat in zip(out, (combined, rm, values), strict=True):
+            part.append(list(flat[start : start + len(rs)]))
+        start += len(rs)
+    return out

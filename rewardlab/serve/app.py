@@ -38,8 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardlab.data.thinking import use_thinking
 from rewardlab.integrations.openrlhf import strip_special
 from rewardlab.serve.batching import Metrics, MicroBatcher
+from rewardlab.serve.docs import docs_routes
+from rewardlab.serve.kinds import apply_rule, attribute_score_fn, rule_values, split_attributes
 from rewardlab.serve.limits import BodyLimitAndMetrics, uvicorn_config
 from rewardlab.serve.settings import TOKEN_ENV, ServeSettings
 
@@ -89,9 +92,7 @@ class Backend:
     tokenizer: Any
     card: Any
     kind: str
-    attributes: tuple[str, ...] = ()
-    """A multi-attribute model's attribute names: `score` then returns (reward, [one value per
-    attribute]) per item, and /get_reward adds the attributes to ``extra_logs``."""
+    attributes: tuple[str, ...] = ()  # a multi-attribute model's: `score` gives (reward, values) per item
 
 
 def backend_for(scorer: Any, settings: ServeSettings) -> Backend:
@@ -116,15 +117,9 @@ def backend_for(scorer: Any, settings: ServeSettings) -> Backend:
     kind = "process reward model" if getattr(card, "step_marker", "") else "reward model"
     names = tuple(getattr(card, "attributes", ()) or ())
     if names:
-
-        def score_attrs(items: list[Any]) -> list[tuple[float, list[float]]]:
-            rewards, attrs = scorer.score_encoded_attributes(items)
-            return list(zip(rewards, attrs, strict=True))
-
-        kind = f"multi-attribute reward model ({', '.join(names)})"
         return Backend(
-            scorer.encoder.encode, lambda e: len(e.input_ids), score_attrs, scorer.encoder.tokenizer,
-            card, kind, names,
+            scorer.encoder.encode, lambda e: len(e.input_ids), attribute_score_fn(scorer),
+            scorer.encoder.tokenizer, card, f"multi-attribute reward model ({', '.join(names)})", names,
         )  # fmt: skip
     return Backend(
         scorer.encoder.encode, lambda e: len(e.input_ids), scorer.score_encoded, scorer.encoder.tokenizer,
@@ -147,10 +142,8 @@ class _Service:
     scale: float
     clip: float | None
     normalized: bool
-    rule: Any = None
-    """The --reward-fn hook (rewardlab.scoring.rules.RewardRule), or None."""
-    thinking: Any = None
-    """The ThinkingStripper in effect (the flag's or the model card's), or None."""
+    rule: Any = None  # the --reward-fn hook (rewardlab.scoring.rules.RewardRule), or None
+    thinking: Any = None  # the ThinkingStripper in effect (the flag's or the card's), or None
 
     @property
     def model_id(self) -> str:
@@ -176,51 +169,24 @@ class _Service:
         extras: dict[str, list] | None = None,
     ) -> tuple[list, list]:
         """(raw rewards, served rewards) of the pairs, micro-batched with concurrent requests; `stats`
-        collects each item's (truncated, num_tokens) when given, `extras` a multi-attribute model's
-        attributes and the --reward-fn values (``extra_logs``). With --reward-fn the served reward is the
-        combination (rewardlab.scoring.rules) of the transformed one with the rule; a failing hook is a
-        422 naming the item."""
+        collects each item's (truncated, num_tokens), `extras` the attributes and --reward-fn values
+        (rewardlab/serve/kinds.py: the rule combines with the transformed reward; a failing hook is a 422)."""
         from fastapi import HTTPException
 
         encoded = await self.encode(prompts, responses)
-        rule_values = await self.rule_values(prompts, responses) if self.rule is not None else None
+        rule = self.rule and await rule_values(self.rule, self.encode_pool, prompts, responses)
         if stats is not None:
             stats.extend(_item_stats(e) for e in encoded)
         try:
             out = await self.batcher.submit(encoded)
         except RuntimeError as e:
             raise HTTPException(503, str(e)) from None
-        raw = [o[0] for o in out] if self.backend.attributes else out
+        raw = split_attributes(out, self.backend.attributes, extras) if self.backend.attributes else out
         served = _transform(raw, self.shift, self.scale, self.clip)
-        if extras is not None and self.backend.attributes:
-            for k, name in enumerate(self.backend.attributes):
-                extras[name] = [float(o[1][k]) for o in out]
-        if rule_values is not None:
-            if extras is not None:
-                extras["rm_reward"] = served
-                # floats only (OpenRLHF averages extra_logs): no opinion is 0 here, flagged beside it
-                extras["rule_reward"] = [0.0 if v is None else v for v in rule_values]
-                extras["rule_has_opinion"] = [float(v is not None) for v in rule_values]
-            served = self.rule.combine(served, rule_values)
-        return raw, served
-
-    async def rule_values(self, prompts: Sequence[Any], responses: Sequence[Any]) -> list:
-        """The --reward-fn hook over the items, in the encode thread (a hook may be slow Python)."""
-        from fastapi import HTTPException
-
-        from rewardlab.scoring.rules import RewardFnError
-
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self.encode_pool, self.rule.values, prompts, responses)
-        except RewardFnError as e:
-            problem = {"loc": ["body", e.index], "msg": str(e), "type": "value_error"}
-            raise HTTPException(422, [problem]) from None
+        return raw, served if rule is None else apply_rule(self.rule, served, rule, extras)
 
 
 def _service(scorer: Any, settings: ServeSettings) -> _Service:
-    from rewardlab.data.thinking import use_thinking
-
     thinking = use_thinking(scorer, settings.thinking)  # before the backend takes the encoder
     backend = backend_for(scorer, settings)
     shift, scale, clip = reward_transform(backend.card, settings)
@@ -280,7 +246,7 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
     app.include_router(_scoring_routes(svc, m, auth))
     app.include_router(_steps_route(svc, m, auth))
     app.include_router(_status_routes(svc, m, auth))
-    app.include_router(_docs_routes(app, auth))
+    app.include_router(docs_routes(app, auth))
     from rewardlab.integrations.llamafactory import router as llamafactory_router
 
     app.include_router(llamafactory_router(svc.rewards, svc.model_id, settings, auth))
@@ -294,14 +260,13 @@ def _lifespan(svc: _Service) -> Callable[[Any], Any]:
         svc.batcher.start()
         loop = asyncio.get_running_loop()
         warm = await loop.run_in_executor(svc.encode_pool, svc.backend.prepare, "", "warm-up")
-        if svc.thinking is not None:  # the warm-up is not a response to count
-            svc.thinking.responses -= 1
+        if svc.thinking is not None:
+            svc.thinking.reset()  # the warm-up is not a response to count
         await loop.run_in_executor(svc.batcher.executor, svc.backend.score, [warm])
         svc.metrics.ready = True
         log.info(
-            "ready: %s %s, auth %s, normalise %s, strip-thinking %s, reward-fn %s",
+            "ready: %s %s, auth %s, normalise %s",
             svc.backend.kind, svc.model_id, "on" if svc.token else "off", svc.normalized,
-            "on" if svc.thinking is not None else "off", svc.rule.spec if svc.rule else "none",
         )  # fmt: skip
         try:
             yield
@@ -441,29 +406,6 @@ def _status_routes(svc: _Service, m: Any, auth: list) -> Any:
     async def prometheus() -> PlainTextResponse:
         """Prometheus text format: requests, latency, batch sizes, queue depth."""
         return PlainTextResponse(svc.metrics.render(), media_type="text/plain; version=0.0.4")
-
-    return router
-
-
-def _docs_routes(app: Any, auth: list) -> Any:
-    """/openapi.json, /docs and /redoc as FastAPI serves them, but behind the token (docs/serving.md)."""
-    from fastapi import APIRouter
-    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-    from fastapi.responses import JSONResponse
-
-    router = APIRouter(dependencies=auth, include_in_schema=False)
-
-    @router.get("/openapi.json")
-    async def openapi() -> JSONResponse:
-        return JSONResponse(app.openapi())
-
-    @router.get("/docs")
-    async def swagger() -> Any:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title + " - Swagger UI")
-
-    @router.get("/redoc")
-    async def redoc() -> Any:
-        return get_redoc_html(openapi_url="/openapi.json", title=app.title + " - ReDoc")
 
     return router
 

@@ -24,9 +24,10 @@ from typing import Any
 
 import torch
 
-from rewardlab.config import TrainConfig, regression_weights
+from rewardlab.config import TrainConfig
 from rewardlab.data.batching import EncodedGroup, collate_groups, encode_groups
 from rewardlab.data.types import DataError
+from rewardlab.flag_rules import regression_weights
 from rewardlab.losses import attribute_mse, pairwise_accuracy, scaled_bt
 from rewardlab.scoring.attributes import (
     AttributeEvalResult,
