@@ -226,7 +226,7 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
         version="1",
         lifespan=_lifespan(svc),
         description="Rewards for RL loops. POST /get_reward is OpenRLHF-compatible.",
-        docs_url=None,  # served by _docs_routes, behind the token like every other endpoint
+        docs_url=None,  # served by serve/docs.py, behind the token like every other endpoint
         redoc_url=None,
         openapi_url=None,
     )
