@@ -150,6 +150,7 @@ def test_trained_regression_model_parity_with_plain_transformers(tiny_backbone, 
     assert rewards == pytest.approx([v[0] * WEIGHTS[0] + v[1] * WEIGHTS[1] for v in values], abs=1e-5)
     theirs = _plain_transformers_scores(out, kind, [PROMPT] * 3, responses)
     assert theirs == pytest.approx(ours, abs=1e-5)
+    assert scorer.score_groups([PROMPT], [responses])[0] == pytest.approx(ours, abs=1e-5)  # llama: packed
     assert max(ours) - min(ours) > 1e-3  # the combined head really distinguishes them
     head = load_file(str(out / "attribute_head.safetensors"))
     assert tuple(head["weight"].shape) == (2, scorer.model.attribute_head.in_features)
