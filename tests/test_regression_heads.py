@@ -152,6 +152,12 @@ def test_trained_regression_model_parity_with_plain_transformers(tiny_backbone, 
     assert theirs == pytest.approx(ours, abs=1e-5)
     assert scorer.score_groups([PROMPT], [responses])[0] == pytest.approx(ours, abs=1e-5)  # llama: packed
     assert max(ours) - min(ours) > 1e-3  # the combined head really distinguishes them
+    if kind == "bert":  # the exported folder (vLLM: a cross-encoder text pair) keeps the combined head
+        from rewardlab.integrations.export import export_model
+
+        export_model(out, "vllm", tmp_path / "exported")
+        exported = _plain_transformers_scores(tmp_path / "exported", kind, [PROMPT] * 3, responses)
+        assert exported == pytest.approx(ours, abs=1e-5)
     head = load_file(str(out / "attribute_head.safetensors"))
     assert tuple(head["weight"].shape) == (2, scorer.model.attribute_head.in_features)
 
