@@ -34,6 +34,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 HOWS = ("bt", "mse", "mse_bt", "attrs")
@@ -56,6 +57,8 @@ def write_data(out: Path) -> None:
 def run_one(out: Path, how: str, seed: int, max_length: int, epochs: float, backbone: str = "minilm") -> dict:
     from rewardlab.config import TrainConfig
     from rewardlab.data import load_preferences
+    from rewardlab.scoring.attributes import evaluate_attributes, rank_by_combination, targets_of
+    from rewardlab.scoring.evaluate import evaluate_rewards, score_groups
     from rewardlab.scoring.metrics import pearson, spearman
     from rewardlab.scoring.scorer import Scorer
     from rewardlab.training.run import train
@@ -64,7 +67,6 @@ def run_one(out: Path, how: str, seed: int, max_length: int, epochs: float, back
     common = dict(
         data=str(out / f"{kind}-train.jsonl"),
         eval_data=str(out / f"{kind}-eval.jsonl"),
-        test_data=str(out / f"{kind}-test.jsonl"),
         output_dir=str(out / f"model-{how}-{seed}"),
         overwrite=True,
         backbone=backbone,
@@ -86,17 +88,29 @@ def run_one(out: Path, how: str, seed: int, max_length: int, epochs: float, back
     t0 = time.perf_counter()
     result = train(cfg)
     wall = time.perf_counter() - t0
+    # the test split, scored once by the selected model as `rewardlab eval` scores it (prompt cut per group)
     groups, _ = load_preferences(str(out / f"{kind}-test.jsonl"), "ratings")
     scorer = Scorer.from_pretrained(cfg.output_dir, device="cpu")
-    rewards = scorer.score(
-        [g.prompt for g in groups for _ in g.responses], [r for g in groups for r in g.responses]
-    )
+    test: Any
+    if scorer.attributes:
+        names, weights = scorer.card.attributes, scorer.card.attribute_weights
+        for g in groups:
+            rank_by_combination(g, targets_of(g, names), weights)
+        enc = scorer.encoder.encode_groups([(g.prompt, g.responses) for g in groups])
+        flat, values = scorer.score_encoded_attributes([e for es in enc for e in es])
+        sizes = [len(es) for es in enc]
+        test = evaluate_attributes(groups, _split(flat, sizes), _split(values, sizes), names, weights)
+        rewards = flat
+    else:
+        per_group = score_groups(scorer, groups)
+        test = evaluate_rewards(groups, per_group)
+        rewards = [r for rs in per_group for r in rs]
     gold = [x for g in groups for x in g.meta["gold"]]
     record = {
         "how": how,
         "seed": seed,
-        "test_accuracy": result.test.accuracy,
-        "test_pairs": result.test.pairs,
+        "test_accuracy": test.accuracy,
+        "test_pairs": test.pairs,
         "gold_pearson": pearson(rewards, gold),
         "gold_spearman": spearman(rewards, gold),
         "wall_s": round(wall, 1),
@@ -105,11 +119,19 @@ def run_one(out: Path, how: str, seed: int, max_length: int, epochs: float, back
         "epochs": epochs,
         "backbone": backbone,
     }
-    if hasattr(result.test, "attributes"):
-        record["attribute_pearson"] = {k: v["pearson"] for k, v in result.test.attributes.items()}
+    if hasattr(test, "attributes"):
+        record["attribute_pearson"] = {k: v["pearson"] for k, v in test.attributes.items()}
     with open(out / "results.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
     return record
+
+
+def _split(flat: list, sizes: list[int]) -> list[list]:
+    out, i = [], 0
+    for n in sizes:
+        out.append(flat[i : i + n])
+        i += n
+    return out
 
 
 def _mean_sd(values: list[float]) -> str:
