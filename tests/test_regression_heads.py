@@ -213,3 +213,27 @@ def test_eval_command_reports_attribute_correlations(tiny_backbone, tmp_path, ca
     result = json.loads(capsys.readouterr().out)
     assert set(result["attributes"]) == set(ATTRS) and "spearman" in result["attributes"]["verbosity"]
     assert result["pairs"] > 0 and 0 <= result["accuracy"] <= 1
+
+
+def test_demo_ratings_attributes_sum_to_gold_and_noise_matches_the_annotators():
+    import itertools
+
+    from rewardlab.demo.gold import gold_reward
+    from rewardlab.demo.ratings import attribute_scores, demo_ratings_rows
+
+    rows = demo_ratings_rows("eval", attributes=True)
+    for row in rows[:10]:
+        for c in row["completions"]:
+            parts = attribute_scores(row["prompt"], c["text"])
+            assert sum(parts.values()) == pytest.approx(gold_reward(row["prompt"], c["text"]), abs=1e-9)
+    clean = demo_ratings_rows("eval", noise=0.0)
+    assert all([c["score"] for c in r["completions"]] == [round(g, 3) for g in r["gold"]] for r in clean)
+    noisy = demo_ratings_rows("train")
+    agree = total = 0
+    for r in noisy:
+        s, g = [c["score"] for c in r["completions"]], r["gold"]
+        for i, j in itertools.combinations(range(len(s)), 2):
+            if g[i] != g[j]:
+                total += 1
+                agree += (s[i] > s[j]) == (g[i] > g[j])
+    assert 0.68 < agree / total < 0.80  # the ranking annotators agree with gold on about 72%
