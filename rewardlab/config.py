@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rewardlab.flag_rules import regression_problem, thinking_problem
+from rewardlab.flag_rules import regression_problem, stray_regression_flag, thinking_problem
 
 
 class ConfigError(ValueError):
@@ -214,7 +214,7 @@ class TrainConfig:
         check_range(self, "eval_fraction", low=0, high=1)
         check_range(self, "warmup_ratio", low=0, high=1)
         check_range(self, "label_smoothing", low=0, high=0.5)
-        problem = regression_problem(self) or (
+        problem = (regression_problem if self.objective == "regression" else stray_regression_flag)(self) or (
             self.strip_thinking and thinking_problem(self.think_open, self.think_close)
         )
         if problem:

@@ -20,14 +20,17 @@ def thinking_problem(open_tag: str, close_tag: str) -> str | None:
     return None
 
 
+def stray_regression_flag(cfg: Any) -> str | None:
+    """A TrainConfig of another objective that sets an --objective regression flag."""
+    for name, default in (("attributes", []), ("attribute_weights", []), ("bt_weight", 0.0)):
+        if getattr(cfg, name) != default:
+            flag = "--" + name.replace("_", "-")
+            return f"{flag} applies to --objective regression only (got --objective {cfg.objective})"
+    return None
+
+
 def regression_problem(cfg: Any) -> str | None:
-    """The --objective regression flags (a TrainConfig): only with that objective, consistent together."""
-    if cfg.objective != "regression":
-        for name, default in (("attributes", []), ("attribute_weights", []), ("bt_weight", 0.0)):
-            if getattr(cfg, name) != default:
-                flag = "--" + name.replace("_", "-")
-                return f"{flag} applies to --objective regression only (got --objective {cfg.objective})"
-        return None
+    """The flags of a TrainConfig with --objective regression, consistent together."""
     names, weights = list(cfg.attributes) or ["score"], list(cfg.attribute_weights)
     if any(not isinstance(n, str) or not n.strip() for n in names) or len(set(names)) != len(names):
         return f"--attributes must be distinct, non-empty names; got {cfg.attributes!r}"
