@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rewardlab.flag_rules import regression_problem, stray_regression_flag, thinking_problem
+
 
 class ConfigError(ValueError):
     """A config value or combination that cannot work; the message names the flag and what it accepts."""
@@ -86,11 +88,25 @@ class TrainConfig:
         "steps/outcome: stepwise, prm800k, math_shepherd, gsm8k_solutions (docs/prm.md). Empty: detect.",
         None,
     )
-    objective: Literal["pairs", "steps", "outcome"] = doc(
+    objective: Literal["pairs", "steps", "outcome", "regression"] = doc(
         "pairs: Bradley-Terry on preferences. steps: a process reward model, per-step BCE read at the step "
-        "marker. outcome: an outcome reward model, BCE of the solution reward on its outcome label.",
+        "marker. outcome: an outcome reward model, BCE of the solution reward on its outcome label. "
+        "regression: ratings data, a head of one output per --attributes trained with MSE (optionally "
+        "+ --bt-weight scaled Bradley-Terry), combined by --attribute-weights (docs/reward_kinds.md).",
         "pairs",
     )
+    attributes: list[str] = doc(
+        "--objective regression: the rated attributes, each completion's scores.NAME (helpfulness,...). "
+        "Empty: one attribute, each completion's score.", default_factory=list, sep=",",
+    )  # fmt: skip
+    attribute_weights: list[float] = doc(
+        "--objective regression: w of reward = Σ w_a · attribute_a, one per --attributes (rewardlab.json, "
+        "folded into the saved head). Empty: 1/attributes each.", default_factory=list, sep=",",
+    )  # fmt: skip
+    bt_weight: float = doc(
+        "--objective regression: weight of scaled Bradley-Terry on the combined reward, pairs weighted by "
+        "their rating gap (Nemotron, arXiv 2410.01257); 0: MSE only.", 0.0,
+    )  # fmt: skip
     prm800k_neutral: Literal["positive", "negative", "drop"] = doc(
         "PRM800K's neutral (0) rating becomes: positive (Lightman et al.), negative, or drop (no label).",
         "positive",
@@ -199,6 +215,13 @@ class TrainConfig:
         "memory-mapped, for files that do not fit in RAM; same batches as without (docs/training.md).",
         False,
     )
+    strip_thinking: bool = doc(
+        "Remove reasoning traces (--think-open...--think-close) from responses, in training and (recorded in "
+        "rewardlab.json) every later scoring; unterminated: dropped from the tag on (docs/reward_kinds.md).",
+        False,
+    )
+    think_open: str = doc("Tag that opens a reasoning trace (--strip-thinking).", "<think>")
+    think_close: str = doc("Tag that closes a reasoning trace (--strip-thinking).", "</think>")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -214,7 +237,12 @@ class TrainConfig:
         check_range(self, "warmup_ratio", low=0, high=1)
         check_range(self, "label_smoothing", low=0, high=0.5)
         check_range(self, "ema_decay", low=0, high=1)
-        formats = PAIR_FORMATS if self.objective == "pairs" else STEP_FORMATS
+        problem = (regression_problem if self.objective == "regression" else stray_regression_flag)(self) or (
+            self.strip_thinking and thinking_problem(self.think_open, self.think_close)
+        )
+        if problem:
+            raise ConfigError(problem)
+        formats = {"pairs": PAIR_FORMATS, "regression": ("ratings",)}.get(self.objective, STEP_FORMATS)
         if self.format is not None and self.format not in formats:
             raise ConfigError(
                 f"--format {self.format} is not a format of --objective {self.objective}; "

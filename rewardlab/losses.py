@@ -172,3 +172,32 @@ def outcome_bce(rewards: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, Tens
         return rewards.sum() * 0.0, rewards.new_tensor(0.0)
     loss = F.binary_cross_entropy_with_logits(rewards[keep], y[keep])
     return loss, ((rewards[keep].detach() > 0) == (y[keep] >= 0.5)).float().mean()
+
+
+def attribute_mse(predicted: Tensor, target: Tensor) -> Tensor:
+    """Regression of a multi-attribute head on ratings (SteerLM / HelpSteer2 style):
+
+        loss = (1/(N·A)) Σ_i Σ_a (ŷ[i, a] - y[i, a])²
+
+    `predicted` and `target` are (N, A): N responses, A attributes, on the ratings' own scale.
+    """
+    if predicted.shape != target.shape:
+        raise ValueError(
+            f"predicted {tuple(predicted.shape)} and target {tuple(target.shape)} differ in shape"
+        )
+    return F.mse_loss(predicted, target.to(predicted))
+
+
+def scaled_bt(rewards: Tensor, group_index: Tensor, pairs: Tensor, magnitudes: Tensor) -> Tensor:
+    """Scaled Bradley-Terry (Nemotron, arXiv 2410.01257): each pair's -log σ(r_w - r_l) weighted by the
+    strength of the preference, here the gap between its two ratings, then averaged as `grouped_bt`
+    averages (over each prompt's pairs, then over prompts):
+
+        loss = (1/G) Σ_g (1/P_g) Σ_{(w,l) ∈ g} m_wl · -log σ(r[w] - r[l])
+
+    A pair two rating points apart pushes twice as hard as one a point apart; there is no margin.
+    """
+    pairs = pairs.to(rewards.device)
+    delta = rewards[pairs[:, 0]] - rewards[pairs[:, 1]]
+    per_pair = magnitudes.to(delta) * -F.logsigmoid(delta)
+    return group_mean(per_pair, group_index)

@@ -20,7 +20,7 @@ from rewardlab.config import (
 )
 
 CHOICE_FIELDS = {
-    "objective": ("pairs", "steps", "outcome"),
+    "objective": ("pairs", "steps", "outcome", "regression"),
     "prm800k_neutral": ("positive", "negative", "drop"),
     "pooling": ("auto", "last", "cls", "mean", "mean_all"),
     "lr_schedule": ("cosine", "linear", "constant"),

@@ -23,7 +23,9 @@ from typing import Any
 
 from rewardlab.bon.answers import final_number, gsm8k_correct  # noqa: F401  (public here too)
 from rewardlab.config import ConfigError, check_range, doc
+from rewardlab.data.thinking import ThinkingFlags, use_thinking
 from rewardlab.progress import Reporter
+from rewardlab.scoring.rules import RewardRuleFlags, score_groups_with_rule
 
 DEMO_PROMPT_SETS = ("demo-pool", "demo-test", "demo-eval")
 
@@ -286,6 +288,8 @@ class BonRow:
     gold: list[float] | None = None
     best_gold: float | None = None
     meta: dict = field(default_factory=dict)
+    rm_scores: list[float] | None = None  # --reward-fn: the RM's own scores (`scores`: the combined ones)
+    rule_scores: list[float | None] | None = None  # --reward-fn: the hook's values (null: no opinion)
 
 
 def select_best(
@@ -365,6 +369,8 @@ class BonConfig:
     )
     device: str | None = doc("cpu, cuda, mps (default: best available).", None)
     bf16: bool = doc("Score under bf16 autocast.", False)
+    thinking: ThinkingFlags = field(default_factory=ThinkingFlags)
+    rules: RewardRuleFlags = field(default_factory=RewardRuleFlags)
 
     def __post_init__(self) -> None:
         check_range(self, "limit", low=0)
@@ -381,6 +387,7 @@ class BonSummary:
     texts_per_s: float
     """Proxy scoring throughput: candidates per second (an ensemble of k runs k models per candidate)."""
     output: str
+    notes: list[str] = field(default_factory=list)  # what --strip-thinking and --reward-fn did
 
 
 def run_bon(cfg: BonConfig, reporter: Reporter | None = None) -> BonSummary:
@@ -401,10 +408,18 @@ def run_bon(cfg: BonConfig, reporter: Reporter | None = None) -> BonSummary:
             cands = generate_lm(prompts, cfg.sampling, cfg.cache_dir, reporter, cfg.device)
     total = sum(len(c.responses) for c in cands)
     scorer = load_scorer(cfg.model, cfg.device, bf16=cfg.bf16)
+    stripper = use_thinking(scorer, cfg.thinking)
+    rule = cfg.rules.load()
     members = len(getattr(scorer, "scorers", [scorer]))
     reporter.start("scoring", total * members)
     t0 = time.perf_counter()
-    scores, member_scores = score_candidates(scorer, cands, reporter.advance)
+    rule_parts, member_scores = None, None
+    if rule is not None:
+        scores, *rule_parts = score_groups_with_rule(
+            scorer, rule, [(c.prompt, c.responses) for c in cands], reporter.advance
+        )
+    else:
+        scores, member_scores = score_candidates(scorer, cands, reporter.advance)
     elapsed = time.perf_counter() - t0
     reporter.finish()
     gold = None
@@ -413,6 +428,12 @@ def run_bon(cfg: BonConfig, reporter: Reporter | None = None) -> BonSummary:
         gold = gold_scores(cfg.gold, cands, cfg.device, reporter.advance)
         reporter.finish()
     rows = select_best(cands, scores, gold, member_scores)
+    notes = [stripper.line()] if stripper is not None else []
+    if rule_parts is not None:
+        for row, rm_row, rule_row in zip(rows, *rule_parts, strict=True):
+            row.rm_scores, row.rule_scores = rm_row, rule_row
+        judged = sum(v is not None for r in rule_parts[1] for v in r)
+        notes.append(f"--reward-fn {rule.spec} ({rule.how}, w={rule.weight:g}): {judged}/{total} judged")
     write_rows(rows, cfg.output)
     n_rows = len(rows)
     return BonSummary(
@@ -424,4 +445,5 @@ def run_bon(cfg: BonConfig, reporter: Reporter | None = None) -> BonSummary:
         sum(sum(r.gold) for r in rows if r.gold is not None) / total if gold else None,
         total / elapsed if elapsed > 0 else float("inf"),
         cfg.output,
+        notes,
     )

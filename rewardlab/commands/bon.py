@@ -58,6 +58,8 @@ def cmd_bon(args: argparse.Namespace) -> int:
     )
     if s.mean_gold is not None:
         reporter.message(f"gold: mean {s.mean_gold:.3f} → at the proxy's pick {s.mean_best_gold:.3f}")
+    for note in s.notes:
+        reporter.message(note)
     reporter.message(f"rows written to {s.output}")
     return 0
 

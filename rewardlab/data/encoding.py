@@ -107,12 +107,16 @@ class TextEncoder:
         is_encoder: bool | None = None,
         append_eos: bool = True,
         layout: str = "rewardlab",
+        thinking: Any = None,
     ) -> None:
         if truncation not in TRUNCATION_POLICIES:
             raise ValueError(f"truncation must be one of {TRUNCATION_POLICIES}, got {truncation!r}")
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         self.tokenizer = tokenizer
+        self.thinking = thinking
+        """A `rewardlab.data.thinking.ThinkingStripper` (``--strip-thinking``): applied to every response in
+        `render`, so training, scoring and serving strip alike; None: responses are used as they are."""
         self.max_length = max_length
         self.truncation = truncation
         self.is_encoder = _looks_like_encoder(tokenizer) if is_encoder is None else is_encoder
@@ -171,7 +175,10 @@ class TextEncoder:
         return self.layout.name
 
     def render(self, prompt: Text, response: Text) -> tuple[str, str]:
-        """Prompt and response as the strings that get tokenised."""
+        """Prompt and response as the strings that get tokenised (reasoning traces stripped first when
+        `thinking` is set)."""
+        if self.thinking is not None:
+            response = self.thinking.strip(response)
         if isinstance(prompt, str) and isinstance(response, str):
             return prompt, response
         if self.layout.name == "chat_template":

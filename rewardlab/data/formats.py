@@ -7,7 +7,8 @@ Five formats, named as users pass them to `--format` (docs/formats.md has an exa
     conversational  prompt/chosen/rejected as lists of {"role", "content"} messages
                     (or only chosen/rejected, split at their last common message)
     ranking         {"prompt", "responses": [...], "ranking": [...]}, rank 1 = best, equal = tie
-    ratings         {"prompt", "completions": [{"text", "score"}, ...]}
+    ratings         {"prompt", "completions": [{"text", "score"}, ...]}; a completion may also (or
+                    instead) carry per-attribute "scores": {"helpfulness": 3, ...}
 
 `detect_format` reads the keys; `convert_row` checks types and builds the group, raising
 `DataError` with the row's location and the field at fault. A row that is well-formed but carries
@@ -43,7 +44,7 @@ _EXPECTS = {
     "transcript": "chosen, rejected as whole '\\n\\nHuman: ... \\n\\nAssistant: ...' transcripts",
     "conversational": "chosen, rejected (and optional prompt) as lists of {role, content} messages",
     "ranking": "prompt, responses (a list), ranking (one rank per response, 1 = best)",
-    "ratings": "prompt, completions (a list of {text, score})",
+    "ratings": "prompt, completions (a list of {text, score} or {text, scores: {attribute: number}})",
 }
 
 MAX_MARGIN = 1e6
@@ -185,14 +186,24 @@ def _ratings(check: _Checker, margin_scale: float) -> Converted:
     completions = check.value("completions", list, "a list of {text, score} objects")
     if len(completions) < 2:
         raise check.error(f"field 'completions' needs at least 2 completions, got {len(completions)}")
-    texts, scores = [], []
+    texts, scores, attributes = [], [], []
     for i, completion in enumerate(completions):
         field = f"completions[{i}]"
         if not isinstance(completion, dict):
             got = json_type(completion)
             raise check.error(f"field '{field}' must be an object {{text, score}}, got {got}")
         texts.append(check.text(f"{field}.text", completion.get("text"), "text" in completion))
-        scores.append(check.number(f"{field}.score", completion.get("score"), "score" in completion))
+        if "scores" in completion:
+            attributes.append(_attribute_scores(check, field, completion["scores"]))
+        if "score" in completion or "scores" not in completion:
+            scores.append(check.number(f"{field}.score", completion.get("score"), "score" in completion))
+    if attributes and len(attributes) != len(texts):
+        raise check.error("either every completion or none carries 'scores' (per-attribute ratings)")
+    if len(scores) != len(texts):
+        if len(scores):
+            raise check.error("either every completion or none carries 'score'")
+        # per-attribute ratings only: pairs by their mean (--objective regression re-ranks by its weights)
+        scores = [sum(a.values()) / len(a) for a in attributes]
     pairs = [(i, j) for i in range(len(scores)) for j in range(len(scores)) if scores[i] > scores[j]]
     margins = [margin_scale * (float(scores[i]) - float(scores[j])) for i, j in pairs]
     for (i, j), margin in zip(pairs, margins, strict=True):
@@ -204,7 +215,19 @@ def _ratings(check: _Checker, margin_scale: float) -> Converted:
     converted = _group_or_drop(prompt, texts, pairs, margins)
     if converted.group is not None:
         converted.group.meta["scores"] = scores  # the raw ratings, for calibration and diagnostics
+        if attributes:
+            converted.group.meta["attribute_scores"] = attributes
     return converted
+
+
+def _attribute_scores(check: _Checker, field: str, value: object) -> dict[str, float]:
+    """A completion's per-attribute ratings: a non-empty object of finite numbers."""
+    if not isinstance(value, dict) or not value:
+        got = json_type(value)
+        raise check.error(
+            f"field '{field}.scores' must be a non-empty object {{attribute: number}}, got {got}"
+        )
+    return {str(k): float(check.number(f"{field}.scores.{k}", v, True)) for k, v in value.items()}
 
 
 def _group_or_drop(

@@ -222,6 +222,8 @@ def encoder_fingerprint(encoder: TextEncoder) -> str:
         repr(encoder.layout),
         f"{encoder.max_length}:{encoder.truncation}:{encoder.is_encoder}:{encoder.append_eos}",
     ]
+    if getattr(encoder, "thinking", None) is not None:  # --strip-thinking changes the ids
+        parts.append(repr(encoder.thinking))
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

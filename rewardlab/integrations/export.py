@@ -90,6 +90,12 @@ def check(model_dir: str | Path, target: str) -> list[str]:
             f"--pooling last, or {alt}"
         )
     notes: list[str] = []
+    if card.strip_thinking:
+        notes.append(
+            f"trained with --strip-thinking: {target} does not read rewardlab.json, so remove "
+            f"{card.think_open}...{card.think_close} traces from responses before sending them "
+            "(docs/reward_kinds.md has the rules)"
+        )
     if card.is_encoder:
         if target in SINGLE_STRING:
             raise ExportRefused(

@@ -89,14 +89,18 @@ def build_reward_model(
     extra_tokens: Sequence[str] = (),
     dropout: bool = False,
     layout: str = "rewardlab",
+    thinking: tuple[str, str] | None = None,
 ) -> tuple[RewardModel, TextEncoder, ModelCard]:
     """Load a backbone (hub name, folder, .gguf, or packaged short name) with a fresh scalar head.
 
     `extra_tokens` are added to the tokenizer as special tokens (e.g. a PRM's step marker) and get
     fresh embedding rows before any layer is frozen or wrapped by LoRA. Dropout is switched off unless
-    `dropout` (see `disable_dropout`).
+    `dropout` (see `disable_dropout`). `thinking` (open, close tags: ``--strip-thinking``) strips reasoning
+    traces from responses in the encoder and records the tags on the card.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from rewardlab.data.thinking import ThinkingStripper
 
     if pooling not in POOLINGS:
         raise ValueError(f"--pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -122,8 +126,14 @@ def build_reward_model(
         hf_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if lora_r:
         hf_model = apply_lora(hf_model, lora_r)
+    stripper = ThinkingStripper(*thinking) if thinking else None
     encoder = TextEncoder(
-        tokenizer, max_length=max_length, truncation=truncation, is_encoder=encoder_model, layout=layout
+        tokenizer,
+        max_length=max_length,
+        truncation=truncation,
+        is_encoder=encoder_model,
+        layout=layout,
+        thinking=stripper,
     )
     card = ModelCard(
         base_model=backbone if not gguf else os.path.join(path, gguf),
@@ -134,6 +144,8 @@ def build_reward_model(
         append_eos=encoder.append_eos,
         layout=layout,
     )
+    if thinking:
+        card.strip_thinking, (card.think_open, card.think_close) = True, thinking
     return RewardModel(hf_model, pooling, encoder_model), encoder, card
 
 

@@ -15,6 +15,12 @@ Pooling:
 - ``mean_all``: the head on the mean over every real token, prompt and special tokens included: the
   pooling sentence-transformers trained all-MiniLM-L6-v2 with. rewardlab-only as well, for the same reason.
 
+Attribute head (``--objective regression``, `add_attribute_head`): a linear head of ``num_labels =
+attributes`` on the same pooled state, trained on ratings; the reward is the documented combination
+``w · attributes`` (the card's ``attribute_weights``). On save (rewardlab.model.saved) the combination is
+folded into transformers' own one-label head (``W = wᵀA``, ``b = wᵀa``), so plain transformers reads the
+combined reward, and the attribute head is kept beside it (``attribute_head.safetensors``).
+
 Packed forward (the batch layout is built by rewardlab.data.packing): a group's responses in one row after
 their common token prefix, with a block mask and restarted positions. Supported: causal decoders whose
 attention takes a custom 4D mask and explicit position ids with the ``sdpa`` or ``eager`` kernels,
@@ -49,6 +55,59 @@ class RewardModel(nn.Module):
         self.hf_model = hf_model
         self.pooling = pooling
         self.is_encoder = is_encoder
+        self.attribute_head: nn.Linear | None = None
+        """Regression / multi-attribute models: (hidden -> attributes); None for a scalar reward model."""
+        self.attribute_weights: torch.Tensor | None
+        self.register_buffer("attribute_weights", None)
+        """The combination w (attributes,): reward = attribute_head(pooled) @ w."""
+
+    def add_attribute_head(
+        self,
+        weights: list[float],
+        weight: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+    ) -> None:
+        """Give the model a head of ``len(weights)`` attributes on the pooled state (fresh, or the saved
+        `weight`/`bias`), combined by `weights`. transformers' one-label head then only carries the fold
+        of it (written on save), so it is frozen: the attribute head is what trains."""
+        head = score_head(inner_hf(self))
+        n = len(weights)
+        new = nn.Linear(head.in_features, n, bias=head.bias is not None)
+        new.to(device=head.weight.device, dtype=head.weight.dtype)
+        with torch.no_grad():
+            if weight is None:
+                std = float(getattr(self.config, "initializer_range", 0.02) or 0.02)
+                new.weight.normal_(0.0, std)
+                if new.bias is not None:
+                    new.bias.zero_()
+            else:
+                if tuple(weight.shape) != (n, head.in_features):
+                    want = (n, head.in_features)
+                    raise ValueError(
+                        f"attribute head weight has shape {tuple(weight.shape)}, expected {want}"
+                    )
+                new.weight.copy_(weight)
+                if new.bias is not None:
+                    if bias is None:
+                        raise ValueError("attribute head: the backbone's head has a bias but none was saved")
+                    new.bias.copy_(bias)
+        head.requires_grad_(False)
+        self.attribute_head = new
+        self.register_buffer(
+            "attribute_weights", torch.tensor(weights, dtype=torch.float32, device=head.weight.device)
+        )
+
+    def head_scalar(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The reward (batch,) from pooled states: the combined attributes, or the one-label head."""
+        if self.attribute_head is not None:
+            return self.combine(self.attribute_head(pooled))
+        hf = inner_hf(self)
+        head = getattr(hf, "score", None)  # decoders; under LoRA the saved-module wrapper, called as is
+        return (head if head is not None else score_head(hf))(pooled)[:, 0]
+
+    def combine(self, attributes: torch.Tensor) -> torch.Tensor:
+        """(batch, attributes) -> (batch,): ``attributes @ w``."""
+        return attributes @ self.attribute_weights.to(attributes.dtype)
 
     @property
     def config(self) -> Any:
@@ -68,6 +127,7 @@ class RewardModel(nn.Module):
         response_mask: torch.Tensor | None = None,
         per_token: bool = False,
         packed: dict[str, torch.Tensor] | None = None,
+        attributes: bool = False,
     ) -> torch.Tensor:
         """Rewards of shape (batch,), independent of padding side and of the other rows in the batch.
 
@@ -77,6 +137,7 @@ class RewardModel(nn.Module):
         the ``last`` one.
         With ``packed`` (a batch from rewardlab.data.packing) the rows hold whole groups sharing their
         prompt: one reward per response. It is dispatched here so DDP wrappers see the forward.
+        With ``attributes`` (a model with an attribute head) the (batch, attributes) values instead.
         """
         if packed is not None:
             return packed_forward(self, packed)
@@ -87,6 +148,11 @@ class RewardModel(nn.Module):
         kwargs["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         if per_token:
             return self._token_logits(kwargs)
+        if self.attribute_head is not None:
+            values = self.attribute_head(pooled_hidden(self, kwargs, response_mask))
+            return values if attributes else self.combine(values)
+        if attributes:
+            raise ValueError("this reward model has no attribute head (train with --objective regression)")
         if self.pooling not in MEAN_POOLINGS:
             return self.hf_model(**kwargs).logits[:, 0]
         hidden = self.hf_model(**kwargs, output_hidden_states=True).hidden_states[-1]
@@ -185,7 +251,30 @@ def packed_forward(model: RewardModel, packed: dict[str, torch.Tensor]) -> torch
         pooled = sums / counts[:, None]
     else:
         pooled = flat[packed["pool_index"]]
-    return inner.score(pooled)[:, 0]
+    return model.head_scalar(pooled)
+
+
+def pooled_hidden(
+    model: RewardModel, kwargs: dict[str, Any], response_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(batch, hidden): what `model`'s linear head reads, given the backbone's inputs (input_ids,
+    attention_mask, position_ids, token_type_ids): the last real token (``last``), the pooler's dense+tanh
+    of position 0 (``cls``, as BERT's classifier reads it), the response-token mean (``mean``) or the mean
+    over every real token (``mean_all``)."""
+    hf = inner_hf(model)
+    base = getattr(hf, hf.base_model_prefix)
+    hidden = base(**kwargs).last_hidden_state
+    mask = kwargs["attention_mask"]
+    if model.pooling in MEAN_POOLINGS:
+        return mean_pool(hidden, model.pooling, mask, response_mask)
+    if model.pooling == "cls":
+        first = hidden[:, 0]
+        pooler = getattr(base, "pooler", None)
+        return pooler.activation(pooler.dense(first)) if pooler is not None else first
+    # last real token, wherever the padding is
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    last = (positions * mask.long()).argmax(-1)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
 
 def inner_hf(model: Any) -> Any:

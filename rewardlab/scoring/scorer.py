@@ -18,7 +18,7 @@ import torch
 from rewardlab.data.batching import collate, token_budget_batches
 from rewardlab.data.encoding import Encoded, TextEncoder
 from rewardlab.data.types import Text
-from rewardlab.model.reward_model import MEAN_POOLINGS, RewardModel, mean_pool
+from rewardlab.model.reward_model import RewardModel, pooled_hidden
 from rewardlab.model.saved import ModelCard, load_reward_model
 from rewardlab.scoring.metrics import sigmoid
 
@@ -252,6 +252,38 @@ class Scorer:
             out.append(probs)
         return out
 
+    @property
+    def attributes(self) -> list[str]:
+        """The attribute names of a regression / multi-attribute model (its card); [] for a scalar one."""
+        return list(getattr(self.card, "attributes", None) or [])
+
+    def score_attributes(
+        self,
+        prompts: Sequence[Text],
+        responses: Sequence[Text],
+        on_progress: Callable[[int], Any] | None = None,
+    ) -> tuple[list[float], list[list[float]]]:
+        """(rewards, per-attribute values) of each (prompt, response), in input order, from one forward
+        pass: ``rewards[i] == score(...)[i]`` is the card's combination of ``values[i]``."""
+        if len(prompts) != len(responses):
+            raise ValueError(f"got {len(prompts)} prompts but {len(responses)} responses")
+        encoded = [self.encoder.encode(p, r) for p, r in zip(prompts, responses, strict=True)]
+        return self.score_encoded_attributes(encoded, on_progress)
+
+    def score_encoded_attributes(
+        self, encoded: Sequence[Encoded], on_progress: Callable[[int], Any] | None = None
+    ) -> tuple[list[float], list[list[float]]]:
+        """`score_attributes` of texts already encoded."""
+        if self.model.attribute_head is None:
+            raise ValueError(
+                "this reward model has no attribute head: it gives one reward (train with --objective "
+                "regression for per-attribute scores)"
+            )
+        values = self._run(encoded, on_progress, per_token=False, attributes=True)
+        weights = self.model.attribute_weights.tolist()
+        rewards = [float(sum(w * v for w, v in zip(weights, row, strict=True))) for row in values]
+        return rewards, values
+
     def embed(
         self,
         prompts: Sequence[Text],
@@ -273,6 +305,7 @@ class Scorer:
         on_progress: Callable[[int], Any] | None,
         per_token: bool,
         pooled: bool = False,
+        attributes: bool = False,
     ) -> list[Any]:
         """Batched forward passes in input order: one reward per text, or (per_token) one logit per token,
         or (pooled) the vector the head reads."""
@@ -287,6 +320,8 @@ class Scorer:
                     batch = {k: v.to(self.device) for k, v in batch.items()}
                     if pooled:
                         rewards = _pooled_hidden(self.model, batch).float().tolist()
+                    elif attributes:
+                        rewards = self.model(**batch, attributes=True).float().tolist()
                     else:
                         rewards = self.model(**batch, per_token=per_token).float().tolist()
                     for i, r in zip(idx, rewards, strict=True):
@@ -316,21 +351,9 @@ def no_grad_for(model: torch.nn.Module) -> Any:
 
 def _pooled_hidden(model: RewardModel, batch: dict[str, Any]) -> torch.Tensor:
     """(batch, hidden): what `model`'s linear head reads, with the positions `RewardModel.forward` uses."""
-    hf = model.hf_model
     kwargs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
-    mask = batch["attention_mask"]
-    kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
-    hidden = getattr(hf, hf.base_model_prefix)(**kwargs).last_hidden_state
-    if model.pooling in MEAN_POOLINGS:
-        return mean_pool(hidden, model.pooling, mask, batch.get("response_mask"))
-    if model.pooling == "cls":
-        first = hidden[:, 0]
-        pooler = getattr(getattr(hf, hf.base_model_prefix), "pooler", None)
-        return pooler.activation(pooler.dense(first)) if pooler is not None else first
-    # last real token, wherever the padding is
-    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
-    last = (positions * mask.long()).argmax(-1)
-    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    kwargs["position_ids"] = (batch["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+    return pooled_hidden(model, kwargs, batch.get("response_mask"))
 
 
 INT8_WARNING = (
@@ -368,7 +391,10 @@ def quantize_dynamic_int8(model: RewardModel, device: torch.device, quantize: st
     log.warning(INT8_WARNING)
     if count <= 1:
         log.warning("--quantize int8: only %d linear layer(s) found; this backbone gains little", count)
-    return RewardModel(hf, model.pooling, model.is_encoder).eval()
+    out = RewardModel(hf, model.pooling, model.is_encoder).eval()
+    if model.attribute_head is not None:  # kept in fp32: one small matmul
+        out.attribute_head, out.attribute_weights = model.attribute_head, model.attribute_weights
+    return out
 
 
 def _split(flat: Sequence[float], sizes: Any) -> list[list[float]]:

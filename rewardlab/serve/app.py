@@ -38,8 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardlab.data.thinking import use_thinking
 from rewardlab.integrations.openrlhf import strip_special
 from rewardlab.serve.batching import Metrics, MicroBatcher
+from rewardlab.serve.docs import docs_routes
+from rewardlab.serve.kinds import apply_rule, attribute_score_fn, rule_values, split_attributes
 from rewardlab.serve.limits import BodyLimitAndMetrics, uvicorn_config
 from rewardlab.serve.settings import TOKEN_ENV, ServeSettings
 
@@ -89,6 +92,7 @@ class Backend:
     tokenizer: Any
     card: Any
     kind: str
+    attributes: tuple[str, ...] = ()  # a multi-attribute model's: `score` gives (reward, values) per item
 
 
 def backend_for(scorer: Any, settings: ServeSettings) -> Backend:
@@ -111,6 +115,12 @@ def backend_for(scorer: Any, settings: ServeSettings) -> Backend:
         raise ValueError("--ensemble-rule/--ensemble-lam apply to ensembles only; this is a single model")
     card = getattr(scorer, "card", None)
     kind = "process reward model" if getattr(card, "step_marker", "") else "reward model"
+    names = tuple(getattr(card, "attributes", ()) or ())
+    if names:
+        return Backend(
+            scorer.encoder.encode, lambda e: len(e.input_ids), attribute_score_fn(scorer),
+            scorer.encoder.tokenizer, card, f"multi-attribute reward model ({', '.join(names)})", names,
+        )  # fmt: skip
     return Backend(
         scorer.encoder.encode, lambda e: len(e.input_ids), scorer.score_encoded, scorer.encoder.tokenizer,
         card, kind,
@@ -132,6 +142,8 @@ class _Service:
     scale: float
     clip: float | None
     normalized: bool
+    rule: Any = None  # the --reward-fn hook (rewardlab.scoring.rules.RewardRule), or None
+    thinking: Any = None  # the ThinkingStripper in effect (the flag's or the card's), or None
 
     @property
     def model_id(self) -> str:
@@ -150,23 +162,32 @@ class _Service:
             raise HTTPException(422, [problem]) from None
 
     async def rewards(
-        self, prompts: Sequence[Any], responses: Sequence[Any], stats: list | None = None
+        self,
+        prompts: Sequence[Any],
+        responses: Sequence[Any],
+        stats: list | None = None,
+        extras: dict[str, list] | None = None,
     ) -> tuple[list, list]:
         """(raw rewards, served rewards) of the pairs, micro-batched with concurrent requests; `stats`
-        collects each item's (truncated, num_tokens) when given."""
+        collects each item's (truncated, num_tokens), `extras` the attributes and --reward-fn values
+        (rewardlab/serve/kinds.py: the rule combines with the transformed reward; a failing hook is a 422)."""
         from fastapi import HTTPException
 
         encoded = await self.encode(prompts, responses)
+        rule = self.rule and await rule_values(self.rule, self.encode_pool, prompts, responses)
         if stats is not None:
             stats.extend(_item_stats(e) for e in encoded)
         try:
-            raw = await self.batcher.submit(encoded)
+            out = await self.batcher.submit(encoded)
         except RuntimeError as e:
             raise HTTPException(503, str(e)) from None
-        return raw, _transform(raw, self.shift, self.scale, self.clip)
+        raw = split_attributes(out, self.backend.attributes, extras) if self.backend.attributes else out
+        served = _transform(raw, self.shift, self.scale, self.clip)
+        return raw, served if rule is None else apply_rule(self.rule, served, rule, extras)
 
 
 def _service(scorer: Any, settings: ServeSettings) -> _Service:
+    thinking = use_thinking(scorer, settings.thinking)  # before the backend takes the encoder
     backend = backend_for(scorer, settings)
     shift, scale, clip = reward_transform(backend.card, settings)
     metrics = Metrics()
@@ -185,6 +206,8 @@ def _service(scorer: Any, settings: ServeSettings) -> _Service:
         scale=scale,
         clip=clip,
         normalized=settings.normalize or bool(getattr(backend.card, "normalize", False)),
+        rule=settings.rules.load(),
+        thinking=thinking,
     )
 
 
@@ -203,7 +226,7 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
         version="1",
         lifespan=_lifespan(svc),
         description="Rewards for RL loops. POST /get_reward is OpenRLHF-compatible.",
-        docs_url=None,  # served by _docs_routes, behind the token like every other endpoint
+        docs_url=None,  # served by serve/docs.py, behind the token like every other endpoint
         redoc_url=None,
         openapi_url=None,
     )
@@ -223,7 +246,7 @@ def create_app(scorer: Any, settings: ServeSettings | None = None) -> Any:
     app.include_router(_scoring_routes(svc, m, auth))
     app.include_router(_steps_route(svc, m, auth))
     app.include_router(_status_routes(svc, m, auth))
-    app.include_router(_docs_routes(app, auth))
+    app.include_router(docs_routes(app, auth))
     from rewardlab.integrations.llamafactory import router as llamafactory_router
 
     app.include_router(llamafactory_router(svc.rewards, svc.model_id, settings, auth))
@@ -237,6 +260,8 @@ def _lifespan(svc: _Service) -> Callable[[Any], Any]:
         svc.batcher.start()
         loop = asyncio.get_running_loop()
         warm = await loop.run_in_executor(svc.encode_pool, svc.backend.prepare, "", "warm-up")
+        if svc.thinking is not None:
+            svc.thinking.reset()  # the warm-up is not a response to count
         await loop.run_in_executor(svc.batcher.executor, svc.backend.score, [warm])
         svc.metrics.ready = True
         log.info(
@@ -247,6 +272,8 @@ def _lifespan(svc: _Service) -> Callable[[Any], Any]:
             yield
         finally:
             svc.metrics.ready = False
+            if svc.thinking is not None:
+                log.info(svc.thinking.line())
             await (
                 svc.batcher.close()
             )  # uvicorn has already waited for in-flight requests; this empties the queue
@@ -299,11 +326,13 @@ def _scoring_routes(svc: _Service, m: Any, auth: list) -> Any:
         # lengths of prompts and query were checked by the schema (422 otherwise)
         prompts, queries = split_queries(svc.backend.tokenizer, encoder.layout_name, body.query, body.prompts)
         stats: list[tuple[bool, int]] = []
-        raw, rewards = await svc.rewards(prompts, queries, stats)
+        extras: dict[str, list] = {}
+        raw, rewards = await svc.rewards(prompts, queries, stats, extras)
         extra_logs = {
             "raw_reward": raw,
             "truncated": [float(t) for t, _ in stats],  # floats: OpenRLHF averages extra_logs as metrics
             "num_tokens": [float(n) for _, n in stats],
+            **extras,
         }
         return {"rewards": rewards, "scores": rewards, "extra_logs": extra_logs}
 
@@ -377,29 +406,6 @@ def _status_routes(svc: _Service, m: Any, auth: list) -> Any:
     async def prometheus() -> PlainTextResponse:
         """Prometheus text format: requests, latency, batch sizes, queue depth."""
         return PlainTextResponse(svc.metrics.render(), media_type="text/plain; version=0.0.4")
-
-    return router
-
-
-def _docs_routes(app: Any, auth: list) -> Any:
-    """/openapi.json, /docs and /redoc as FastAPI serves them, but behind the token (docs/serving.md)."""
-    from fastapi import APIRouter
-    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-    from fastapi.responses import JSONResponse
-
-    router = APIRouter(dependencies=auth, include_in_schema=False)
-
-    @router.get("/openapi.json")
-    async def openapi() -> JSONResponse:
-        return JSONResponse(app.openapi())
-
-    @router.get("/docs")
-    async def swagger() -> Any:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title + " - Swagger UI")
-
-    @router.get("/redoc")
-    async def redoc() -> Any:
-        return get_redoc_html(openapi_url="/openapi.json", title=app.title + " - ReDoc")
 
     return router
 

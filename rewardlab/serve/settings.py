@@ -8,9 +8,11 @@ the flag, before the model is loaded, and so the flags are documented in one pla
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rewardlab.config import doc
+from rewardlab.data.thinking import ThinkingFlags
+from rewardlab.scoring.rules import RewardRuleFlags
 
 TOKEN_ENV = "REWARDLAB_SERVE_TOKEN"
 ENSEMBLE_RULES = ("mean", "min", "uwo")
@@ -75,6 +77,9 @@ class ServeSettings:
     access_log: bool = doc("Log one line per request (method, path, status; never bodies).", False)
     device: str | None = doc("cpu, cuda, cuda:1, mps (empty: best available).", None)
     bf16: bool = doc("Score under bf16 autocast (faster on GPUs; tiny accuracy cost).", False)
+    thinking: ThinkingFlags = field(default_factory=ThinkingFlags)
+    rules: RewardRuleFlags = field(default_factory=RewardRuleFlags)
+    """--reward-fn: combined with the reward as served (after --normalize and --clip)."""
 
     def __post_init__(self) -> None:
         """Refuse values the server cannot honour, naming the flag (``max_texts`` → ``--max-texts``)."""

@@ -58,13 +58,17 @@ def make_objective(cfg: TrainConfig) -> Objective:
     """The objective ``--objective`` names; it checks the flags it cannot train with."""
     if cfg.objective == "pairs":
         return PairwiseObjective(cfg)
+    if cfg.objective == "regression":
+        from rewardlab.training.regression import RegressionObjective
+
+        return RegressionObjective(cfg)
     from rewardlab.prm.objective import OutcomeObjective, StepObjective
 
     if cfg.objective == "steps":
         return StepObjective(cfg)
     if cfg.objective == "outcome":
         return OutcomeObjective(cfg)
-    raise ValueError(f"--objective must be pairs, steps or outcome, got {cfg.objective!r}")
+    raise ValueError(f"--objective must be pairs, steps, outcome or regression, got {cfg.objective!r}")
 
 
 def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
@@ -105,6 +109,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
         gradient_checkpointing=cfg.gradient_checkpointing,
         extra_tokens=objective.extra_tokens,
         dropout=cfg.dropout,
+        thinking=(cfg.think_open, cfg.think_close) if cfg.strip_thinking else None,
     )
     train_items, eval_enc, test_enc, trunc_lines = encode_datasets(
         cfg, objective, encoder, card, data, accelerator, reporter
@@ -225,6 +230,8 @@ def encode_datasets(
     if cache is not None:
         items, trunc = cache, cache.truncation
     lines = trunc.lines(cfg.truncation, cfg.max_length)
+    if encoder.thinking is not None:
+        lines.append(encoder.thinking.line())
     for line in lines:
         reporter.message(line)
     if not items:
