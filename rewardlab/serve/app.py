@@ -92,7 +92,10 @@ class Backend:
 
 
 def backend_for(scorer: Any, settings: ServeSettings) -> Backend:
-    """The `Backend` of a `Scorer` or an `EnsembleScorer` (the ensemble rule may be overridden)."""
+    """The `Backend` of a `Scorer` or an `EnsembleScorer` (the ensemble rule may be overridden), or the one
+    a generative judge describes itself (rewardlab.judge.JudgeScorer.serve_parts)."""
+    if hasattr(scorer, "serve_parts"):
+        return Backend(*scorer.serve_parts())
     if hasattr(scorer, "scorers"):  # EnsembleScorer: its own score() standardises and combines members
         if settings.ensemble_rule or settings.ensemble_lam is not None:
             scorer = scorer.with_rule(settings.ensemble_rule or scorer.card.rule, settings.ensemble_lam)
@@ -163,6 +166,9 @@ class _Service:
             raw = await self.batcher.submit(encoded)
         except RuntimeError as e:
             raise HTTPException(503, str(e)) from None
+        failed = [i for i, r in enumerate(raw) if math.isnan(r)]  # a judge's per-item error, logged there
+        if failed:
+            raise HTTPException(502, f"no reward for item(s) {failed[:20]}: the judge failed on them")
         return raw, _transform(raw, self.shift, self.scale, self.clip)
 
 
