@@ -153,19 +153,23 @@ class LocalBackend:
                     ids[b, width - len(seq) :] = torch.tensor(seq)
                     mask[b, width - len(seq) :] = 1
                 pos = (mask.cumsum(-1) - 1).clamp(min=0)
-                logits = self.model(
-                    input_ids=ids.to(self.device),
-                    attention_mask=mask.to(self.device),
-                    position_ids=pos.to(self.device),
-                ).logits
-                for b, (item, seq, root, chain) in enumerate(batch):
+                # rows end together (left padding), so the positions read are the last `keep` ones: the
+                # vocabulary projection runs there only (all positions: batch x width x 49k floats)
+                keep = 1 + max(len(r[3]) for r in batch)
+                kw = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
+                kw["position_ids"] = pos.to(self.device)
+                try:
+                    logits = self.model(**kw, logits_to_keep=keep).logits
+                except TypeError:  # a model class without logits_to_keep: project everything, then slice
+                    logits = self.model(**kw).logits[:, -keep:]
+                for b, (item, _seq, _root, chain) in enumerate(batch):
                     tails, needed = plans[item]
                     row: dict[tuple, dict[int, float]] = {}
                     for k in range(len(chain) + 1):
                         prefix = chain[:k]
                         if prefix not in needed:
                             continue
-                        at = width - len(seq) + root - 1 + k
+                        at = logits.shape[1] - 1 - len(chain) + k
                         lp = torch.log_softmax(logits[b, at].float(), -1)
                         toks = {t[k] for t in tails.values() if len(t) > k and t[:k] == prefix}
                         row[prefix] = {t: float(lp[t]) for t in toks}
