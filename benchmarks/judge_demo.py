@@ -127,6 +127,8 @@ def stage_table(args: argparse.Namespace) -> None:
             "spearman_length": rep["length"]["spearman"],
             "acc_chosen_longer": rep["length"]["split"]["chosen_longer"],
             "acc_chosen_shorter": rep["length"]["split"]["chosen_shorter"],
+            "length_controlled": rep["length"]["split"]["length_controlled"],
+            "labels_longer_wins": rep["length"]["longer_wins"],
             "prefers_longer": _longer_pick(groups, raw["rewards"], raw["lengths"]),
             "ece": rep["calibration"]["ece"],
             "seconds": raw["seconds"],
