@@ -20,10 +20,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from rewardlab.commands import annotate, bon, curate, diagnose, drift, export, prm, score, serve, train
+from rewardlab.commands import annotate, bon, curate, diagnose, drift, export, judge, prm, score, serve, train
 from rewardlab.commands.common import add_needs_extra, missing_modules
 
-COMMANDS = [train, score, annotate, serve, diagnose, bon, prm, drift, export, curate]
+COMMANDS = [train, score, annotate, serve, diagnose, bon, prm, drift, export, curate, judge]
 """Every command module, in the order `rewardlab --help` lists their verbs."""
 
 

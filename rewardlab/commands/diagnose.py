@@ -57,7 +57,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from rewardlab.diagnose.diagnosis import diagnose
     from rewardlab.diagnose.report import write_report
     from rewardlab.progress import RichReporter
-    from rewardlab.scoring.scorer import Scorer
+    from rewardlab.scoring.ensemble import load_scorer
 
     quiet_libraries()
     reporter = RichReporter()
@@ -68,7 +68,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     results = []
     for model in [args.model] + ([args.compare] if args.compare else []):
         reporter.message(f"[bold]diagnosing[/bold] {model}")
-        scorer = Scorer.from_pretrained(model, device=args.device, bf16=args.bf16)
+        scorer = load_scorer(model, device=args.device, bf16=args.bf16)  # a judge config too (docs/judge.md)
         results.append(
             diagnose(
                 scorer,
@@ -82,15 +82,16 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                 n_boot=args.bootstrap,
                 seed=args.seed,
                 gold=gold,
+                position_pairs=args.position_pairs,
             )
         )
         del scorer
     if args.compare:
         result: Any = compare(results[0], results[1], groups)
-        default = Path(args.model) / f"compare-{Path(args.compare).name}"
+        default = _folder(args.model) / f"compare-{Path(args.compare).name}"
     else:
         result = results[0]
-        default = Path(args.model) / "diagnosis"
+        default = _folder(args.model) / "diagnosis"
     reporter.start("writing the report", None)
     files = write_report(result, args.output or default)
     reporter.finish()
@@ -106,12 +107,20 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _folder(model: str) -> Path:
+    """Where MODEL's reports go by default: the folder itself, or the folder of a judge.json file."""
+    p = Path(model)
+    return p.parent if p.is_file() else p
+
+
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "diagnose",
         help=VERBS["diagnose"],
     )
-    p.add_argument("model", help="Folder written by `rewardlab train`.")
+    p.add_argument(
+        "model", help="Folder written by `rewardlab train`, or a judge config (judge.json or its folder)."
+    )
     p.add_argument(
         "data",
         help="Held-out preference data (docs/formats.md), or 'demo' / 'demo:eval' for the "
@@ -140,6 +149,12 @@ def add_parser(subparsers: Any) -> None:
         type=int,
         default=100,
         help="Prompts whose responses each probe edits (default: 100).",
+    )
+    p.add_argument(
+        "--position-pairs",
+        type=int,
+        default=100,
+        help="Pairwise judges: pairs judged in both orders for the position-bias probe (0: skip).",
     )
     p.add_argument("--bootstrap", type=int, default=1000, help="Bootstrap resamples for the 95%% intervals.")
     p.add_argument("--seed", type=int, default=0, help="Seed of the probe sample and the calibration split.")

@@ -54,7 +54,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
         current_name=args.current,
         seed=args.seed,
     )
-    out = Path(args.output or Path(args.model) / "drift")
+    model = Path(args.model)
+    out = Path(
+        args.output or (model.parent if model.is_file() else model) / "drift"
+    )  # judge.json: its folder
     files = write_drift_report(result, out)
     reporter.message(f"[bold]verdict: {result.verdict}[/bold] ({'; '.join(result.reasons)})")
     reporter.message(f"report: {files.html}  (also {files.markdown.name}, {files.json.name})")
@@ -104,7 +107,10 @@ def add_parser(subparsers: Any) -> None:
         "drift",
         help=VERBS["drift"],
     )
-    p.add_argument("model", help="Reward-model folder (or an ensemble folder, for disagreement).")
+    p.add_argument(
+        "model",
+        help="Reward-model folder (or an ensemble folder, for disagreement; or a local judge's judge.json).",
+    )
     p.add_argument(
         "--reference",
         required=True,

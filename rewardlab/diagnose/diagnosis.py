@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rewardlab.data.types import PreferenceGroup
+from rewardlab.diagnose.position import PositionSection, position_probe
 from rewardlab.diagnose.probes import ProbeResult, probe_items, probe_results, select_probes
 from rewardlab.progress import Reporter
 from rewardlab.scoring import metrics
@@ -140,6 +141,8 @@ class Diagnosis:
     distribution: DistributionSection
     seconds: float
     raw: Raw = field(repr=False, compare=False)
+    position: PositionSection | None = None
+    """Pairwise judges only (scorers with `compare`): the A/B-swap probe (rewardlab.diagnose.position)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -336,11 +339,13 @@ def diagnose(
     n_boot: int = 1000,
     seed: int = 0,
     gold: Callable[[Any, Any], float] | None = None,
+    position_pairs: int = 100,
 ) -> Diagnosis:
     """Score `groups` (and the probe edits) once with `scorer` and compute every section.
 
     `gold(prompt, response)`, when given (the demo task's `gold_reward`), also measures each probe's
-    true effect. Progress goes to `reporter`.
+    true effect. A scorer that can `compare` two responses (a generative judge) also gets the
+    position-bias probe on `position_pairs` sampled pairs. Progress goes to `reporter`.
     """
     reporter = reporter or Reporter()
     if not any(g.pairs for g in groups):
@@ -350,11 +355,21 @@ def diagnose(
     reporter.start("scoring responses", sum(len(g.responses) for g in groups))
     rewards = score_groups(scorer, groups, reporter.advance)
     reporter.finish()
-    lengths = response_lengths(scorer.encoder, groups)
+    if hasattr(scorer, "response_lengths"):  # a judge: lengths as it reads them (rewardlab.judge)
+        lengths = scorer.response_lengths(groups)
+    else:
+        lengths = response_lengths(scorer.encoder, groups)
     items = probe_items(groups, rewards, chosen, probe_prompts, seed)
     reporter.start("scoring probes", len(items))
     edited = scorer.score([it.prompt for it in items], [it.edited for it in items], reporter.advance)
     reporter.finish()
+    position = None
+    if hasattr(scorer, "compare") and position_pairs > 0:
+        reporter.start(
+            "position-bias probe (A/B swapped)", min(position_pairs, sum(len(g.pairs) for g in groups))
+        )
+        position = position_probe(scorer, groups, lengths, position_pairs, seed, reporter.advance)
+        reporter.finish()
     deltas = pair_deltas(groups, rewards)
     acc = accuracy_section(groups, rewards, n_boot, seed)
     return Diagnosis(
@@ -371,4 +386,5 @@ def diagnose(
         distribution=distribution_section(groups, rewards, getattr(scorer, "card", None)),
         seconds=time.perf_counter() - started,
         raw=Raw(rewards, lengths, deltas, [g.subset or "all" for g in groups]),
+        position=position,
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rewardlab.diagnose.compare import Comparison
 from rewardlab.diagnose.diagnosis import Diagnosis
+from rewardlab.diagnose.position import position_block
 from rewardlab.diagnose.probes import prompt_text, response_text
 from rewardlab.page import Bad, Doc, to_html, to_markdown
 
@@ -67,9 +68,6 @@ def excerpt(text: object, limit: int = 240, tail: bool = False, like: object = N
         if start > 0:
             return "…" + flat[start : start + limit] + ("…" if start + limit < len(flat) else "")
     return "…" + flat[-limit:] if tail else flat[:limit] + "…"
-
-
-# --- building the page -----------------------------------------------------------------------------------
 
 
 def _rows(
@@ -127,6 +125,7 @@ def build(result: Diagnosis | Comparison, images: dict[str, bytes] | None = None
     _probes(doc, diags)
     doc.figure("probes", images["probes"], "hacking probes")
     _probe_examples(doc, diags)
+    position_block(doc, diags)
     _distribution(doc, diags, cols)
     doc.figure("distribution", images["distribution"], "reward histogram")
     if isinstance(result, Comparison):

@@ -159,7 +159,14 @@ class EnsembleScorer:
 def load_scorer(
     path: str | Path, device: str | None = None, bf16: bool = False, max_batch_tokens: int | None = None
 ) -> Any:
-    """A `Scorer` for a reward-model folder, an `EnsembleScorer` for an ensemble folder."""
+    """A `Scorer` for a reward-model folder, an `EnsembleScorer` for an ensemble folder, a `JudgeScorer`
+    for a judge config (judge.json, or a folder holding one; rewardlab.judge)."""
+    from rewardlab.judge.config import is_judge
+
+    if is_judge(path):
+        from rewardlab.judge.scorer import JudgeScorer
+
+        return JudgeScorer.from_config(path, device, bf16=bf16)
     if is_ensemble(path):
         return EnsembleScorer.from_pretrained(path, device, bf16=bf16, max_batch_tokens=max_batch_tokens)
     from rewardlab.scoring.scorer import Scorer

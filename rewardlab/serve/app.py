@@ -96,7 +96,10 @@ class Backend:
 
 
 def backend_for(scorer: Any, settings: ServeSettings) -> Backend:
-    """The `Backend` of a `Scorer` or an `EnsembleScorer` (the ensemble rule may be overridden)."""
+    """The `Backend` of a `Scorer` or an `EnsembleScorer` (the ensemble rule may be overridden), or the one
+    a generative judge describes itself (rewardlab.judge.JudgeScorer.serve_parts)."""
+    if hasattr(scorer, "serve_parts"):
+        return Backend(*scorer.serve_parts())
     if hasattr(scorer, "scorers"):  # EnsembleScorer: its own score() standardises and combines members
         if settings.ensemble_rule or settings.ensemble_lam is not None:
             scorer = scorer.with_rule(settings.ensemble_rule or scorer.card.rule, settings.ensemble_lam)
@@ -182,6 +185,9 @@ class _Service:
         except RuntimeError as e:
             raise HTTPException(503, str(e)) from None
         raw = split_attributes(out, self.backend.attributes, extras) if self.backend.attributes else out
+        failed = [i for i, r in enumerate(raw) if math.isnan(r)]  # a judge's per-item error, logged there
+        if failed:
+            raise HTTPException(502, f"no reward for item(s) {failed[:20]}: the judge failed on them")
         served = _transform(raw, self.shift, self.scale, self.clip)
         return raw, served if rule is None else apply_rule(self.rule, served, rule, extras)
 
