@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rewardlab.flag_rules import regression_problem, stray_regression_flag, thinking_problem
+from rewardlab.strict_json import finite_json
 
 
 class ConfigError(ValueError):
@@ -438,23 +439,3 @@ from_namespace = config_from_args
 
 def save_config(cfg: Any, path: str | Path) -> None:
     Path(path).write_text(json.dumps(finite_json(dataclasses.asdict(cfg)), indent=2, allow_nan=False) + "\n")
-
-
-def finite_json(value: Any) -> Any:
-    """`value` with every non-finite float (inf, -inf, nan) replaced by None, recursively.
-
-    json.dumps writes those as the tokens `Infinity` and `NaN`, which are not JSON: strict readers
-    (jq, JavaScript, pandas with some engines) reject the whole file. null says "no number" honestly.
-    """
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_json(v) for v in value]
-    return value
-
-
-def json_line(record: dict[str, Any]) -> str:
-    """One line of strict JSON for a metrics log (metrics.jsonl): non-finite numbers become null."""
-    return json.dumps(finite_json(record), allow_nan=False)

@@ -258,7 +258,7 @@ def test_overflowing_rating_differences_are_refused_naming_the_scores(tmp_path):
 
 
 def test_metrics_lines_are_strict_json():
-    from rewardlab.config import json_line
+    from rewardlab.strict_json import json_line
 
     line = json_line(
         {"step": 3, "loss": math.inf, "eval": {"acc": math.nan, "low": -math.inf}, "xs": [1.5, math.nan]}

@@ -13,9 +13,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from rewardlab.config import finite_json
 from rewardlab.curate.result import CurateResult
 from rewardlab.page import Bad, Doc, figure, png, to_html, to_markdown
+from rewardlab.strict_json import finite_json
 
 MEANING = {
     "label_noise": "out-of-fold models confidently order the pair against its label",

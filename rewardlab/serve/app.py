@@ -45,6 +45,7 @@ from rewardlab.serve.docs import docs_routes
 from rewardlab.serve.kinds import apply_rule, attribute_score_fn, rule_values, split_attributes
 from rewardlab.serve.limits import BodyLimitAndMetrics, uvicorn_config
 from rewardlab.serve.settings import TOKEN_ENV, ServeSettings
+from rewardlab.serve.transform import reward_transform, transform_rewards
 
 __all__ = [
     "TOKEN_ENV", "Backend", "ServeSettings", "backend_for", "create_app", "load_scorer", "reward_transform",
@@ -52,31 +53,6 @@ __all__ = [
 ]  # fmt: skip
 
 log = logging.getLogger("rewardlab.serve")
-
-
-def reward_transform(card: Any, settings: ServeSettings) -> tuple[float, float, float | None]:
-    """(shift, scale, clip) applied as clip((r - shift) / scale); checks that --normalize can work."""
-    if not settings.normalize:
-        return 0.0, 1.0, settings.clip
-    if hasattr(card, "members"):
-        raise ValueError(
-            "--normalize does not apply to an ensemble: its members are standardised before they are "
-            "combined when its ensemble.json has normalize: true; drop --normalize"
-        )
-    stats_from = getattr(card, "reward_stats_from", "")
-    std = float(getattr(card, "reward_std", 0.0) or 0.0)
-    if not stats_from or not std > 0:
-        raise ValueError(
-            "--normalize needs reward_mean/reward_std in the model's rewardlab.json, but this model has "
-            f"none (reward_stats_from={stats_from!r}, reward_std={std}); train with `rewardlab train` "
-            "(it records them) or drop --normalize"
-        )
-    return float(card.reward_mean), std, settings.clip
-
-
-def _transform(raw: Sequence[float], shift: float, scale: float, clip: float | None) -> list[float]:
-    out = [(r - shift) / scale for r in raw]
-    return [max(-clip, min(clip, r)) for r in out] if clip is not None else out
 
 
 @dataclass
@@ -188,7 +164,7 @@ class _Service:
         failed = [i for i, r in enumerate(raw) if math.isnan(r)]  # a judge's per-item error, logged there
         if failed:
             raise HTTPException(502, f"no reward for item(s) {failed[:20]}: the judge failed on them")
-        served = _transform(raw, self.shift, self.scale, self.clip)
+        served = transform_rewards(raw, self.shift, self.scale, self.clip)
         return raw, served if rule is None else apply_rule(self.rule, served, rule, extras)
 
 

@@ -23,9 +23,10 @@ from typing import Any
 
 import torch
 
-from rewardlab.config import TrainConfig, finite_json, json_line, save_config
+from rewardlab.config import TrainConfig, save_config
 from rewardlab.progress import Reporter
 from rewardlab.scoring.evaluate import EvalResult
+from rewardlab.strict_json import finite_json, json_line
 from rewardlab.training.averaging import WeightAverage
 from rewardlab.training.checkpoint import load_checkpoint, prepare_output, run_id, write_run_file
 from rewardlab.training.data import Datasets, EncodedItems, load_datasets, open_stream, optimizer_steps
