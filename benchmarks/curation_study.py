@@ -152,6 +152,13 @@ def curate_step(work: Path, task: str, noise: float, seed: int, folds: int, epoc
         record["precision"] = hits / len(flagged) if flagged else None
         record["recall"] = hits / len(flipped)
         top = sorted(result.noise.p_wrong, key=lambda loc: -result.noise.p_wrong[loc])[: len(flipped)]
+        # the --flag-threshold 0.5 rule on the same scores: every row the fold model labels the other way
+        half = {int(x.rsplit(":", 1)[1]) for x, p in result.noise.p_wrong.items() if p >= 0.5}
+        record["half"] = {
+            "flagged": len(half),
+            "precision": len(flipped & half) / len(half) if half else None,
+            "recall": len(flipped & half) / len(flipped),
+        }
         record["recall_at_true_count"] = len(flipped & {int(x.rsplit(":", 1)[1]) for x in top}) / len(flipped)
     _record(work, record)
 
@@ -237,17 +244,25 @@ def table(work: Path) -> None:
         return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f} (n={len(values)})"
 
     print(
-        "| task | noise | folds x epochs | flagged | precision | recall | recall at true count | OOF acc. |"
+        "| task | noise | folds x epochs | flagged | precision | recall | recall at true count | OOF acc. "
+        "| P(wrong) >= 0.5: flagged | precision | recall |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     curates = [r for r in records if r["step"] == "curate"]
+
+    def half(rs: list[dict], key: str) -> str:
+        values = [r["half"][key] for r in rs if "half" in r]
+        return f"{statistics.mean(values):.0f}" if values else "n/a"
+
     for task, noise, epochs in sorted({(r["task"], r["noise"], r.get("epochs", 1.0)) for r in curates}):
         rs = [r for r in curates if (r["task"], r["noise"], r.get("epochs", 1.0)) == (task, noise, epochs)]
         flagged = statistics.mean(r["flagged_noise"] for r in rs)
         print(
             f"| {task} | {noise:g} | {rs[0]['folds']} x {epochs:g} | {flagged:.0f} | "
             f"{ms([r.get('precision') for r in rs])} | {ms([r.get('recall') for r in rs])} | "
-            f"{ms([r.get('recall_at_true_count') for r in rs])} | {ms([r['oof_accuracy'] for r in rs])} |"
+            f"{ms([r.get('recall_at_true_count') for r in rs])} | {ms([r['oof_accuracy'] for r in rs])} | "
+            f"{half(rs, 'flagged')} | {ms([r.get('half', {}).get('precision') for r in rs])} | "
+            f"{ms([r.get('half', {}).get('recall') for r in rs])} |"
         )
     print()
     print("| task | noise | variant | test accuracy | gold agreement |")

@@ -76,6 +76,12 @@ def test_flipped_labels_rank_first_out_of_fold(tmp_path, tiny_backbone):
     assert top == flipped
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["label_noise"]["rows_scored"] == 40
+    # every scored row's out-of-fold margin is kept, in file order, so a threshold can move afterwards
+    scored = [json.loads(line) for line in (tmp_path / "out" / "noise_scores.jsonl").read_text().splitlines()]
+    assert [int(r["location"].rsplit(":", 1)[1]) for r in scored] == list(range(1, 41))
+    at_threshold = {r["location"] for r in scored if r["p_wrong"] >= summary["label_noise"]["threshold"]}
+    assert at_threshold == {f["location"] for f in noise}
+    assert all((r["margin"] < 0) == (r["p_wrong"] > 0.5) for r in scored)
     cleaned = (tmp_path / "out" / "train.cleaned.jsonl").read_text().splitlines()
     assert len(cleaned) == 40 - summary["rows_dropped"]
     assert not any(json.loads(line) == rows[i - 1] for line in cleaned for i in flipped)
@@ -272,6 +278,10 @@ def test_config_rejects_bad_values_naming_the_flag(tmp_path, capsys):
         CurateConfig(data="x", output="o", folds=-1)
     with pytest.raises(ConfigError, match="--flag-fraction"):
         CurateConfig(data="x", output="o", flag_fraction=1.5)
+    with pytest.raises(ConfigError, match="--flag-threshold"):
+        CurateConfig(data="x", output="o", flag_threshold=1.2)
+    with pytest.raises(ConfigError, match="--flag-fraction and --flag-threshold"):
+        CurateConfig(data="x", output="o", flag_fraction=0.1, flag_threshold=0.5)
     with pytest.raises(ConfigError, match="--drop: unknown reason nosuch"):
         CurateConfig(data="x", output="o", drop=["label_noise", "nosuch"])
     with pytest.raises(ConfigError, match="--near-duplicate"):
@@ -290,6 +300,9 @@ def test_threshold_rules():
     assert [f.location for f in top.flags] == ["f:18", "f:19"]
     chance = label_noise({f"f:{i}": [(-1.0) ** i] for i in range(10)})
     assert chance.flags == [] and "no better than chance" in chance.rule
+    half = label_noise(margins, flag_threshold=0.5)  # every row the model labels the other way
+    assert [f.location for f in half.flags] == ["f:18", "f:19"] and "--flag-threshold 0.5" in half.rule
+    assert label_noise(margins, flag_threshold=0.999).flags == []
 
 
 def test_near_duplicate_respects_the_label_order():

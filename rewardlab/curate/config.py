@@ -66,6 +66,12 @@ class CurateConfig:
         "P(label wrong) at least the mean calibrated P(label right), docs/curation.md).",
         0.0,
     )
+    flag_threshold: float = doc(
+        "Flag rows whose calibrated P(label wrong) is at least this (0: the confident-learning threshold; "
+        "0.5: every row the out-of-fold model would label the other way, more recall, less precision; "
+        "docs/curation.md measures both).",
+        0.0,
+    )
     backbone: str = doc("Backbone of the out-of-fold models (as `rewardlab train --backbone`).", "minilm")
     max_length: int = doc("Token budget per (prompt, response) of the fold models and the checks.", 256)
     epochs: float = doc("Training passes of each fold model.", 1.0)
@@ -92,6 +98,9 @@ class CurateConfig:
         check_range(self, "folds", low=0)
         check_range(self, "fold_sample", low=0, high=1, low_open=True)
         check_range(self, "flag_fraction", low=0, high=1)
+        check_range(self, "flag_threshold", low=0, high=1)
+        if self.flag_fraction and self.flag_threshold:
+            raise ConfigError("--flag-fraction and --flag-threshold are two rules for one flag: give one")
         check_range(self, "max_length", low=1)
         check_range(self, "batch_size", low=1)
         check_range(self, "epochs", low=0, low_open=True)

@@ -11,6 +11,9 @@ Which rows are flagged (the report states the rule and its number):
   wrong when the model's probability for the other order reaches the model's average confidence in
   the labels it is given, t = mean σ(m / T); with both orders of a pair being the same class up to
   orientation, that is P(label wrong) >= t. A model no better than chance (t <= 0.5) flags nothing.
+- ``--flag-threshold P``: every row with P(label wrong) >= P; 0.5 flags each row the model would
+  label the other way (on the demo task's flipped labels: more recall for less precision, measured in
+  docs/curation.md).
 - ``--flag-fraction F``: the F most suspicious share of the scored rows, whatever their probability.
 """
 
@@ -66,7 +69,9 @@ def fit_temperature(margins: list[float]) -> float:
     return (lo + hi) / 2
 
 
-def label_noise(margins: dict[str, list[float]], flag_fraction: float = 0.0) -> NoiseResult:
+def label_noise(
+    margins: dict[str, list[float]], flag_fraction: float = 0.0, flag_threshold: float = 0.0
+) -> NoiseResult:
     """Flags for the rows whose labels the out-of-fold scores most confidently contradict."""
     pairs = [m for ms in margins.values() for m in ms]
     if not pairs:
@@ -87,6 +92,13 @@ def label_noise(margins: dict[str, list[float]], flag_fraction: float = 0.0) -> 
         rule = (
             f"--flag-fraction {flag_fraction:g}: the {n} most suspicious of {len(ranked)} scored rows "
             f"(P(label wrong) >= {threshold:.3f})"
+        )
+    elif flag_threshold > 0:
+        threshold = flag_threshold
+        chosen = [loc for loc in ranked if p_wrong[loc] >= threshold]
+        rule = (
+            f"--flag-threshold {flag_threshold:g}: flag where calibrated P(label wrong) >= {threshold:.3f} "
+            f"(temperature T = {t:.3g} fitted out of fold); {len(chosen)} of {len(ranked)} scored rows"
         )
     else:
         confidence = sum(_sigmoid(m / t) for m in pairs) / len(pairs)

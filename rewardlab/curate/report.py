@@ -51,6 +51,13 @@ def write_outputs(result: CurateResult, out: Path, dry_run: bool = False) -> dic
             for flag in sorted(result.flags, key=lambda x: (x.reason, -x.score, x.location)):
                 f.write(json.dumps(finite_json(flag.to_dict()), ensure_ascii=False) + "\n")
         files["flagged"] = str(flagged)
+        if result.noise.p_wrong:
+            scored, noise = out / "noise_scores.jsonl", result.noise
+            with open(scored, "w", encoding="utf-8") as f:
+                for loc in (x for x in result.data.order if x in noise.p_wrong):
+                    row = {"location": loc, "margin": noise.margins[loc], "p_wrong": noise.p_wrong[loc]}
+                    f.write(json.dumps(finite_json(row)) + "\n")
+            files["noise_scores"] = str(scored)
     images = _figures(result)
     doc = build(result, images)
     (out / "img").mkdir(exist_ok=True)

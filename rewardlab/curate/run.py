@@ -63,7 +63,7 @@ def curate(cfg: CurateConfig, reporter: Reporter | None = None) -> CurateResult:
         scores = PairScores({}, "not scored (--folds 0: text checks only)", "none", unscored=list(data.order))
     else:
         scores = score_out_of_fold(data, cfg, reporter)
-    noise = label_noise(scores.margins, cfg.flag_fraction)
+    noise = label_noise(scores.margins, cfg.flag_fraction, cfg.flag_threshold)
     flags += noise.flags
     reporter.message(f"label noise: {noise.rule}")
 
