@@ -129,11 +129,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     name = f"{args.backbone}_{args.signal}"
     fold = "all" if args.signal == "inj" else str(args.fold)
     model_dir = args.out / name / f"model_{fold}"
-    data = (
-        args.out / "injected" / "train.jsonl"
-        if args.signal == "inj"
-        else args.out / "folds" / f"train{fold}.jsonl"
-    )
+    if args.signal == "inj":
+        data = args.out / "injected" / "train.jsonl"
+    elif args.signal == "pair":  # within-problem pairs: right over wrong solutions of one question
+        data = _ranking_file(args.out, fold)
+    else:
+        data = args.out / "folds" / f"train{fold}.jsonl"
     cfg = TrainConfig(
         data=str(data),
         objective={"orm": "outcome", "pair": "pairs"}.get(args.signal, "steps"),

@@ -76,6 +76,8 @@ CONFIGS: dict[str, dict] = {
     "smooth0.1": {**BEFORE, "eval_fraction": 0.0, "label_smoothing": 0.1},
     "fp32": {**BEFORE, "eval_fraction": 0.0, "mixed_precision": "no"},
     "ema0.99": {**BEFORE, "eval_fraction": 0.0, "ema_decay": 0.99},
+    "freeze2": {**BEFORE, "eval_fraction": 0.0, "freeze_layers": 2},
+    "dropout": {**BEFORE, "eval_fraction": 0.0, "dropout": True},
     "mean_all_fp32": {**BEFORE, "eval_fraction": 0.0, "pooling": "mean_all", "mixed_precision": "no"},
 }
 
