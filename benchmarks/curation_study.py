@@ -112,18 +112,28 @@ def _train_file(work: Path, task: str, variant: str, noise: float, seed: int) ->
     return work / f"curate-{name}" / f"{name}.cleaned.jsonl"
 
 
-def curate_step(work: Path, task: str, noise: float, seed: int, folds: int, epochs: float) -> None:
+def curate_step(
+    work: Path, task: str, noise: float, seed: int, folds: int, epochs: float, rounds: int = 1
+) -> None:
     from rewardlab.curate.config import CurateConfig
     from rewardlab.curate.run import curate
 
     name = f"{task}-train-noise{noise:g}-seed{seed}" if noise else f"{task}-train-original"
     cfg = CurateConfig(
         data=str(work / f"{name}.jsonl"),
-        output=str(work / (f"curate-{name}" + (f"-epochs{epochs:g}" if epochs != 1 else ""))),
+        output=str(
+            work
+            / (
+                f"curate-{name}"
+                + (f"-epochs{epochs:g}" if epochs != 1 else "")
+                + (f"-rounds{rounds}" if rounds != 1 else "")
+            )
+        ),
         against=[] if noise else [str(work / f"{task}-test-original.jsonl")],  # noise runs: noise only
         folds=folds,
         max_length=MAX_LENGTH,
         epochs=epochs,
+        rounds=rounds,
         seed=seed,
     )
     t0 = time.perf_counter()
@@ -136,6 +146,7 @@ def curate_step(work: Path, task: str, noise: float, seed: int, folds: int, epoc
         "seed": seed,
         "folds": folds,
         "epochs": epochs,
+        "rounds": rounds,
         "rows": len(result.data.order),
         "flagged_noise": len(flagged),
         "dropped": len(result.dropped),
@@ -254,11 +265,16 @@ def table(work: Path) -> None:
         values = [r["half"][key] for r in rs if "half" in r]
         return f"{statistics.mean(values):.0f}" if values else "n/a"
 
-    for task, noise, epochs in sorted({(r["task"], r["noise"], r.get("epochs", 1.0)) for r in curates}):
-        rs = [r for r in curates if (r["task"], r["noise"], r.get("epochs", 1.0)) == (task, noise, epochs)]
+    def setting(r: dict) -> tuple:
+        return (r["task"], r["noise"], r.get("epochs", 1.0), r.get("rounds", 1))
+
+    for task, noise, epochs, rounds in sorted({setting(r) for r in curates}):
+        rs = [r for r in curates if setting(r) == (task, noise, epochs, rounds)]
         flagged = statistics.mean(r["flagged_noise"] for r in rs)
         print(
-            f"| {task} | {noise:g} | {rs[0]['folds']} x {epochs:g} | {flagged:.0f} | "
+            f"| {task} | {noise:g} | {rs[0]['folds']} x {epochs:g}"
+            + (f", {rounds} rounds" if rounds > 1 else "")
+            + f" | {flagged:.0f} | "
             f"{ms([r.get('precision') for r in rs])} | {ms([r.get('recall') for r in rs])} | "
             f"{ms([r.get('recall_at_true_count') for r in rs])} | {ms([r['oof_accuracy'] for r in rs])} | "
             f"{half(rs, 'flagged')} | {ms([r.get('half', {}).get('precision') for r in rs])} | "
@@ -291,13 +307,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variant", choices=["original", "noisy", "cleaned"], default="noisy")
     p.add_argument("--folds", type=int, default=0, help="Default: 3.")
     p.add_argument("--epochs", type=float, default=1.0, help="curate: epochs of each fold model.")
+    p.add_argument(
+        "--rounds", type=int, default=1, help="curate: out-of-fold rounds (rewardlab curate --rounds)."
+    )
     p.add_argument("--demo-tau", type=float, default=0.05)
     p.add_argument("--model", default="", help="contamination: the model that scores (any trained one).")
     a = p.parse_args(argv)
     if a.step == "prepare":
         prepare(a.work, a.demo_tau)
     elif a.step == "curate":
-        curate_step(a.work, a.task, a.noise, a.seed, a.folds or FOLDS[a.task], a.epochs)
+        curate_step(a.work, a.task, a.noise, a.seed, a.folds or FOLDS[a.task], a.epochs, a.rounds)
     elif a.step == "train":
         train_step(a.work, a.task, a.variant, a.noise, a.seed)
     elif a.step == "contamination":

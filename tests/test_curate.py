@@ -340,3 +340,34 @@ def test_folds_zero_runs_the_text_checks_only(tmp_path, tiny_backbone):
     assert summary["label_noise"]["rows_scored"] == 0 and "--folds 0" in summary["label_noise"]["how"]
     assert summary["reasons"]["exact_duplicate"] == {"flagged": 1, "dropped": 1}
     assert "label_noise" not in summary["reasons"]
+
+
+def test_second_round_trains_without_the_first_rounds_flags(tmp_path, tiny_backbone, monkeypatch):
+    import rewardlab.curate.folds as folds
+
+    rows, flipped = synthetic_rows(40, flip=4)
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    trained: list[list[dict]] = []  # the rows of every fold model's training file, in order
+    original = folds.write_jsonl
+
+    def spy(rows_out, path):
+        trained.append(list(rows_out))
+        return original(rows_out, path)
+
+    monkeypatch.setattr(folds, "write_jsonl", spy)
+    args = ["--backbone", tiny_backbone("bert"), "--folds", "2", "--epochs", "6", "--lr", "2e-3"]
+    assert (
+        main(["curate", str(data), "-o", str(tmp_path / "out"), "--max-length", "64", "--rounds", "2", *args])
+        == 0
+    )
+    assert len(trained) == 4  # 2 fold models per round
+    flipped_rows = [rows[i - 1] for i in flipped]
+    assert any(r in flipped_rows for r in trained[0] + trained[1])  # round 1 learns from every row
+    assert not any(r in flipped_rows for r in trained[2] + trained[3])  # round 2 without its flags
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert "round 2" in summary["label_noise"]["rule"] and summary["label_noise"]["rows_scored"] == 40
+    scored = [json.loads(line) for line in (tmp_path / "out" / "noise_scores.jsonl").read_text().splitlines()]
+    top = sorted(scored, key=lambda r: -r["p_wrong"])[: len(flipped)]  # round 2's ranking
+    assert {int(r["location"].rsplit(":", 1)[1]) for r in top} == flipped
+    with pytest.raises(ConfigError, match="--rounds"):
+        CurateConfig(data="x", output="o", rounds=0)

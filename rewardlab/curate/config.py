@@ -60,6 +60,11 @@ class CurateConfig:
         "0: no label-noise scoring, only the text checks (seconds; ignored with --model).",
         5,
     )
+    rounds: int = doc(
+        "Out-of-fold rounds: 2 trains the fold models again without the rows round 1 flagged as label "
+        "noise and flags from those cleaner models' scores (twice the cost; docs/curation.md measures it).",
+        1,
+    )
     fold_sample: float = doc("With --folds 1: the fraction of prompts the one model trains on.", 0.5)
     flag_fraction: float = doc(
         "Flag this share of the scored pairs, most suspicious first (0: the confident-learning threshold, "
@@ -96,6 +101,7 @@ class CurateConfig:
     def __post_init__(self) -> None:
         check_choices(self)
         check_range(self, "folds", low=0)
+        check_range(self, "rounds", low=1)
         check_range(self, "fold_sample", low=0, high=1, low_open=True)
         check_range(self, "flag_fraction", low=0, high=1)
         check_range(self, "flag_threshold", low=0, high=1)

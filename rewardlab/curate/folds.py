@@ -78,8 +78,14 @@ def score_with_model(data: CurateData, scorer: object, model: str) -> PairScores
     return PairScores(margins, how, cost, self_judged=self_judged)
 
 
-def score_out_of_fold(data: CurateData, cfg: CurateConfig, reporter: Reporter) -> PairScores:
-    """Train the fold models (`training.run.train`) and score each held-out fold with the `Scorer`."""
+def score_out_of_fold(
+    data: CurateData, cfg: CurateConfig, reporter: Reporter, exclude: frozenset[str] = frozenset()
+) -> PairScores:
+    """Train the fold models (`training.run.train`) and score each held-out fold with the `Scorer`.
+
+    `exclude`: rows (locations) left out of every fold model's training (--rounds 2: the rows round 1
+    flagged as label noise, so the second round's models learn from cleaner data); they are still
+    scored in their own fold."""
     from rewardlab.config import TrainConfig
     from rewardlab.scoring.scorer import Scorer
     from rewardlab.training.run import train
@@ -107,6 +113,7 @@ def score_out_of_fold(data: CurateData, cfg: CurateConfig, reporter: Reporter) -
     trained_pairs = 0
     with tempfile.TemporaryDirectory(prefix="rewardlab-curate-") as tmp:
         for f, (train_groups, held) in enumerate(plan):
+            train_groups = [g for g in train_groups if g.source not in exclude]
             if not held or not train_groups:
                 continue
             reporter.message(
@@ -147,6 +154,8 @@ def score_out_of_fold(data: CurateData, cfg: CurateConfig, reporter: Reporter) -
             f"{cfg.folds}-fold out-of-fold scoring by prompt: each pair scored by a model that never saw its "
             f"prompt ({cfg.backbone}, {cfg.epochs:g} epoch(s), max length {cfg.max_length}, lr {cfg.lr:g})"
         )
+    if exclude:
+        how += f"; the fold models trained without the {len(exclude)} rows an earlier round flagged"
     cost = (
         f"{n_models} model(s) trained on {trained_pairs} pair-passes x {cfg.epochs:g} epoch(s) "
         f"({trained_pairs / max(1, sum(g.num_pairs for g in groups)):.1f} x the pairs of one run), "

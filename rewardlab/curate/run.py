@@ -19,10 +19,10 @@ from rewardlab.curate.duplicates import contamination, contradictions, duplicate
 from rewardlab.curate.flags import Flag
 from rewardlab.curate.folds import PairScores, score_out_of_fold, score_with_model
 from rewardlab.curate.heuristics import empty_and_boilerplate, refusals, truncated
-from rewardlab.curate.noise import label_noise
+from rewardlab.curate.noise import NoiseResult, label_noise
 from rewardlab.curate.report import write_outputs
 from rewardlab.curate.result import CurateResult
-from rewardlab.curate.rows import load_data
+from rewardlab.curate.rows import CurateData, load_data
 from rewardlab.curate.tokenizer import check_tokenizer
 from rewardlab.progress import Reporter
 
@@ -64,6 +64,8 @@ def curate(cfg: CurateConfig, reporter: Reporter | None = None) -> CurateResult:
     else:
         scores = score_out_of_fold(data, cfg, reporter)
     noise = label_noise(scores.margins, cfg.flag_fraction, cfg.flag_threshold)
+    if cfg.rounds > 1 and scorer is None and cfg.folds > 0:
+        scores, noise = _more_rounds(data, cfg, noise, reporter)
     flags += noise.flags
     reporter.message(f"label noise: {noise.rule}")
 
@@ -88,6 +90,22 @@ def curate(cfg: CurateConfig, reporter: Reporter | None = None) -> CurateResult:
     result.wall_time_s = time.perf_counter() - t0
     result.files = write_outputs(result, Path(cfg.output), dry_run=cfg.dry_run)
     return result
+
+
+def _more_rounds(
+    data: CurateData, cfg: CurateConfig, noise: NoiseResult, reporter: Reporter
+) -> tuple[PairScores, NoiseResult]:
+    """--rounds: retrain the fold models without the previous round's label-noise rows, rescore, reflag.
+    Flipped labels in the training folds pull a fold model towards them; without them it is surer."""
+    for r in range(2, cfg.rounds + 1):
+        reporter.message(f"label noise, round {r - 1}: {noise.rule}")
+        previous = frozenset(f.location for f in noise.flags)
+        scores = score_out_of_fold(data, cfg, reporter, exclude=previous)
+        noise = label_noise(scores.margins, cfg.flag_fraction, cfg.flag_threshold)
+        noise.rule += (
+            f" (round {r}: fold models trained without the {len(previous)} rows round {r - 1} flagged)"
+        )
+    return scores, noise
 
 
 def _scorer_or_encoder(cfg: CurateConfig) -> tuple[Any, Any, str]:
