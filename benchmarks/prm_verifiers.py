@@ -126,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     from rewardlab.scoring.scorer import Scorer
     from rewardlab.training.run import train
 
-    name = f"{args.backbone}_{args.signal}"
+    name = f"{args.backbone}{'-' + args.tag if args.tag else ''}_{args.signal}"
     fold = "all" if args.signal == "inj" else str(args.fold)
     model_dir = args.out / name / f"model_{fold}"
     if args.signal == "inj":
@@ -422,6 +422,7 @@ def main() -> None:
     p.add_argument("--pooling", default="auto")
     p.add_argument("--eval-fraction", type=float, default=0.0)
     p.add_argument("--retrain", action="store_true")
+    p.add_argument("--tag", default="", help="Suffix of the model's name (another recipe of one signal).")
     p.add_argument("--train-only", action="store_true", help="Train and stop; a later run scores.")
     sub.add_parser("report")
     args = ap.parse_args()
