@@ -228,7 +228,7 @@ def _load_model_scores(out: Path, name: str, k: int, folds_of: dict[str, int]) -
     return rows
 
 
-def _pools(rows: list[dict]) -> dict[str, object]:
+def _pools(rows: list[dict], reward_key: str = "orm") -> dict[str, object]:
     from rewardlab.prm.best_of_n import Pool
     from rewardlab.prm.evaluate import AGGREGATIONS, aggregate
 
@@ -240,7 +240,7 @@ def _pools(rows: list[dict]) -> dict[str, object]:
         cands.sort(key=lambda r: r["candidate"])
         pool = Pool(q, [[str(c["candidate"])] for c in cands], [c["answer"] for c in cands], cands[0]["gold"])
         if "reward" in cands[0]:
-            pool.scores["orm"] = [c["reward"] for c in cands]
+            pool.scores[reward_key] = [c["reward"] for c in cands]
         else:
             for agg in AGGREGATIONS:
                 pool.scores[f"prm_{agg}"] = [aggregate(c["step_probs"], agg) for c in cands]
@@ -291,10 +291,12 @@ def _summarise(out: Path, name: str, rows: list[dict], k: int) -> tuple[dict, di
     from rewardlab.scoring.metrics import auroc
 
     signal = name.rsplit("_", 1)[1]
-    pools = list(_pools(rows).values())
+    # a pairwise model's reward is Bradley-Terry (shift-invariant): "bt" votes by a softmax over the pool
+    reward_key = "bt" if signal == "pair" else "orm"
+    pools = list(_pools(rows, reward_key).values())
     cells: dict[str, tuple[float, float, float]] = {}
     if signal in REWARD_SIGNALS:
-        key, info = "orm", "argmax of the reward"
+        key, info = reward_key, "argmax of the reward"
     else:
         chosen = _choose_aggregation(pools, k)
         for p in pools:
@@ -370,7 +372,7 @@ def cmd_report(args: argparse.Namespace) -> None:
             table[col], extras[col] = _summarise(args.out, name, rows, k)
     cols = list(table)
     methods = [m for m in ORDER if any(m in t for t in table.values())]
-    methods += [m for t in table.values() for m in t if m not in methods]
+    methods += [m for m in dict.fromkeys(m for t in table.values() for m in t) if m not in methods]
     lines = [
         f"Best-of-4 on {len(fold_of)} problems, each scored out of fold ({k}-fold by problem): % correct,",
         "95% bootstrap interval over problems in brackets.",

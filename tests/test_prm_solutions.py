@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from rewardlab.prm.best_of_n import (
     pick_expected,
     read_pools,
     selection_accuracy,
+    vote_weights,
     within_problem_auroc,
 )
 
@@ -211,3 +213,20 @@ def test_real_dev_file_reads_and_gives_the_documented_baselines():
     assert points["oracle"] == pytest.approx(0.690, abs=0.001)
     examples, _ = load_steps(str(DEV))
     assert len(examples) == 2636 and sum(e.outcome for e in examples) == 1032
+
+
+def test_bradley_terry_votes_do_not_depend_on_a_shift_of_the_rewards():
+    # a BT reward means only its differences: sigmoid weights would change the pick with the offset
+    # (at +10 every weight is ~1 and the vote is a plain majority; at -10 the top candidate dominates)
+    base = [2.0, 0.0, 0.0, -3.0]
+    for shift in (-10.0, 0.0, 10.0):
+        p = Pool("q", [["a"], ["b"], ["c"], ["d"]], ["7", "5", "5", "9"], "7")
+        p.scores["bt"] = [x + shift for x in base]
+        p.scores["orm"] = [x + shift for x in base]
+        # softmax: "7" gets e^2 = 7.39 against "5"'s 2 votes of e^0: the top candidate's answer wins
+        assert pick_expected(p, range(4), "weighted_bt") == 1.0 and pick(p, "weighted_bt") == 0
+        assert vote_weights("bt", p.scores["bt"]) == pytest.approx(
+            [1.0, math.exp(-2), math.exp(-2), math.exp(-5)]
+        )
+    assert pick_expected(p, range(4), "weighted_orm") == 0.0  # shifted by +10, sigmoid votes = majority
+    assert vote_weights("bt", [float("nan"), 1.0]) == [0.0, 1.0]

@@ -8,8 +8,9 @@ verifier scores per candidate (`Pool.scores`: key → one score per candidate). 
                     fills (the benchmark's cross-validated "prm")
     weighted_<key>  verifier-weighted majority vote: the final answer with the largest sum of its
                     candidates' weights (Li et al. 2023 "DiVeRSe"; Lightman et al. 2023's strongest
-                    rule); weights must be >= 0, so ORM rewards (logits, keys starting with "orm")
-                    become sigmoid(reward) and PRM scores, already probabilities, are used as they are
+                    rule); weights must be >= 0: ORM rewards (logits of P(correct), keys "orm...")
+                    become sigmoid(reward), Bradley-Terry rewards (keys "bt...", shift-invariant) a
+                    softmax over the pool, PRM scores (probabilities) are used as they are
     majority        the most common final answer (self-consistency, Wang et al. 2022)
     random          any candidate: the expected accuracy of sampling once (the share of correct
                     candidates), not one draw
@@ -41,12 +42,20 @@ SCORED = ("orm", *(f"prm_{a}" for a in AGGREGATIONS))
 BASELINES = ("majority", "random", "oracle")
 
 
-def vote_weight(key: str, score: float) -> float:
-    """A verifier score as a non-negative vote: sigmoid of an ORM reward (a logit), a PRM score as it is
-    (a probability in [0, 1]); NaN (a candidate the verifier could not score) counts 0."""
-    if math.isnan(score):
-        return 0.0
-    return sigmoid(score) if key.startswith("orm") else score
+def vote_weights(key: str, scores: Sequence[float]) -> list[float]:
+    """One pool's verifier scores as non-negative votes, by what the scores are:
+    - ``orm...``: an outcome reward trained on right/wrong labels, a logit of P(correct): sigmoid;
+    - ``bt...``: a Bradley-Terry reward, defined up to a shift (only differences mean anything), so a
+      softmax over the pool's candidates, exp(r_i - max r): the Bradley-Terry/Plackett-Luce probability
+      that candidate i is the best, unchanged by a shift of every reward; sigmoid of such a reward
+      would weight by an arbitrary offset;
+    - anything else (PRM solution scores): probabilities in [0, 1], used as they are.
+    NaN (a candidate the verifier could not score) counts 0."""
+    if key.startswith("bt"):
+        finite = [s for s in scores if not math.isnan(s)]
+        top = max(finite) if finite else 0.0
+        return [0.0 if math.isnan(s) else math.exp(s - top) for s in scores]
+    return [0.0 if math.isnan(s) else sigmoid(s) if key.startswith("orm") else s for s in scores]
 
 
 @dataclass
@@ -157,7 +166,7 @@ def pick_expected(pool: Pool, idx: Sequence[int], method: str) -> float:
         return _vote_expected(answers, correct, [1.0] * len(idx))
     if method.startswith("weighted_"):
         key = method[len("weighted_") :]
-        return _vote_expected(answers, correct, [vote_weight(key, pool.scores[key][i]) for i in idx])
+        return _vote_expected(answers, correct, vote_weights(key, [pool.scores[key][i] for i in idx]))
     return _best_expected([pool.scores[method][i] for i in idx], correct)
 
 
@@ -170,11 +179,7 @@ def pick(pool: Pool, method: str) -> int:
         return next((i for i, c in enumerate(pool.correct) if c), 0)
     if method == "majority" or method.startswith("weighted_"):
         key = method[len("weighted_") :]
-        weights = (
-            [1.0] * len(pool.answers)
-            if method == "majority"
-            else [vote_weight(key, s) for s in pool.scores[key]]
-        )
+        weights = [1.0] * len(pool.answers) if method == "majority" else vote_weights(key, pool.scores[key])
         totals: dict[str, float] = defaultdict(float)
         for a, w in zip(pool.answers, weights, strict=True):
             totals[a] += w
