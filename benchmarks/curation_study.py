@@ -112,23 +112,52 @@ def _train_file(work: Path, task: str, variant: str, noise: float, seed: int) ->
     return work / f"curate-{name}" / f"{name}.cleaned.jsonl"
 
 
+def _data_name(task: str, noise: float, seed: int) -> str:
+    return f"{task}-train-noise{noise:g}-seed{seed}" if noise else f"{task}-train-original"
+
+
+def _curate_dir(work: Path, task: str, noise: float, seed: int, epochs: float, rounds: int) -> Path:
+    name = f"curate-{_data_name(task, noise, seed)}"
+    return work / (
+        name + (f"-epochs{epochs:g}" if epochs != 1 else "") + (f"-rounds{rounds}" if rounds != 1 else "")
+    )
+
+
+def recall_at_precision(work: Path, record: dict, precision: float = 0.6) -> float | None:
+    """The most recall of flipped rows any P(label wrong) threshold reaches at >= `precision`: the
+    issue's target read off the run's noise_scores.jsonl, whatever threshold the run used."""
+    folder = _curate_dir(
+        work,
+        record["task"],
+        record["noise"],
+        record["seed"],
+        record.get("epochs", 1.0),
+        record.get("rounds", 1),
+    )
+    flips = work / f"{_data_name(record['task'], record['noise'], record['seed'])}.flipped.json"
+    if not (folder / "noise_scores.jsonl").exists() or not flips.exists():
+        return None
+    flipped = set(json.loads(flips.read_text()))
+    rows = [json.loads(line) for line in (folder / "noise_scores.jsonl").read_text().splitlines()]
+    rows.sort(key=lambda r: -r["p_wrong"])
+    hits, best = 0, 0.0
+    for i, r in enumerate(rows, 1):
+        hits += int(r["location"].rsplit(":", 1)[1]) in flipped
+        if hits / i >= precision:
+            best = hits / len(flipped)
+    return best
+
+
 def curate_step(
     work: Path, task: str, noise: float, seed: int, folds: int, epochs: float, rounds: int = 1
 ) -> None:
     from rewardlab.curate.config import CurateConfig
     from rewardlab.curate.run import curate
 
-    name = f"{task}-train-noise{noise:g}-seed{seed}" if noise else f"{task}-train-original"
+    name = _data_name(task, noise, seed)
     cfg = CurateConfig(
         data=str(work / f"{name}.jsonl"),
-        output=str(
-            work
-            / (
-                f"curate-{name}"
-                + (f"-epochs{epochs:g}" if epochs != 1 else "")
-                + (f"-rounds{rounds}" if rounds != 1 else "")
-            )
-        ),
+        output=str(_curate_dir(work, task, noise, seed, epochs, rounds)),
         against=[] if noise else [str(work / f"{task}-test-original.jsonl")],  # noise runs: noise only
         folds=folds,
         max_length=MAX_LENGTH,
@@ -256,9 +285,9 @@ def table(work: Path) -> None:
 
     print(
         "| task | noise | folds x epochs | flagged | precision | recall | recall at true count | OOF acc. "
-        "| P(wrong) >= 0.5: flagged | precision | recall |"
+        "| P(wrong) >= 0.5: flagged | precision | recall | most recall at >= 60% precision |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     curates = [r for r in records if r["step"] == "curate"]
 
     def half(rs: list[dict], key: str) -> str:
@@ -278,7 +307,8 @@ def table(work: Path) -> None:
             f"{ms([r.get('precision') for r in rs])} | {ms([r.get('recall') for r in rs])} | "
             f"{ms([r.get('recall_at_true_count') for r in rs])} | {ms([r['oof_accuracy'] for r in rs])} | "
             f"{half(rs, 'flagged')} | {ms([r.get('half', {}).get('precision') for r in rs])} | "
-            f"{ms([r.get('half', {}).get('recall') for r in rs])} |"
+            f"{ms([r.get('half', {}).get('recall') for r in rs])} | "
+            f"{ms([recall_at_precision(work, r) for r in rs])} |"
         )
     print()
     print("| task | noise | variant | test accuracy | gold agreement |")
