@@ -116,11 +116,13 @@ def _data_name(task: str, noise: float, seed: int) -> str:
     return f"{task}-train-noise{noise:g}-seed{seed}" if noise else f"{task}-train-original"
 
 
-def _curate_dir(work: Path, task: str, noise: float, seed: int, epochs: float, rounds: int) -> Path:
+def _curate_dir(
+    work: Path, task: str, noise: float, seed: int, epochs: float, rounds: int, ensemble: int = 1
+) -> Path:
     name = f"curate-{_data_name(task, noise, seed)}"
-    return work / (
-        name + (f"-epochs{epochs:g}" if epochs != 1 else "") + (f"-rounds{rounds}" if rounds != 1 else "")
-    )
+    name += f"-epochs{epochs:g}" if epochs != 1 else ""
+    name += f"-rounds{rounds}" if rounds != 1 else ""
+    return work / (name + (f"-ensemble{ensemble}" if ensemble != 1 else ""))
 
 
 def recall_at_precision(work: Path, record: dict, precision: float = 0.6) -> float | None:
@@ -149,7 +151,14 @@ def recall_at_precision(work: Path, record: dict, precision: float = 0.6) -> flo
 
 
 def curate_step(
-    work: Path, task: str, noise: float, seed: int, folds: int, epochs: float, rounds: int = 1
+    work: Path,
+    task: str,
+    noise: float,
+    seed: int,
+    folds: int,
+    epochs: float,
+    rounds: int = 1,
+    ensemble: int = 1,
 ) -> None:
     from rewardlab.curate.config import CurateConfig
     from rewardlab.curate.run import curate
@@ -157,12 +166,13 @@ def curate_step(
     name = _data_name(task, noise, seed)
     cfg = CurateConfig(
         data=str(work / f"{name}.jsonl"),
-        output=str(_curate_dir(work, task, noise, seed, epochs, rounds)),
+        output=str(_curate_dir(work, task, noise, seed, epochs, rounds, ensemble)),
         against=[] if noise else [str(work / f"{task}-test-original.jsonl")],  # noise runs: noise only
         folds=folds,
         max_length=MAX_LENGTH,
         epochs=epochs,
         rounds=rounds,
+        ensemble=ensemble,
         seed=seed,
     )
     t0 = time.perf_counter()
@@ -176,6 +186,7 @@ def curate_step(
         "folds": folds,
         "epochs": epochs,
         "rounds": rounds,
+        "ensemble": ensemble,
         "rows": len(result.data.order),
         "flagged_noise": len(flagged),
         "dropped": len(result.dropped),
@@ -295,14 +306,15 @@ def table(work: Path) -> None:
         return f"{statistics.mean(values):.0f}" if values else "n/a"
 
     def setting(r: dict) -> tuple:
-        return (r["task"], r["noise"], r.get("epochs", 1.0), r.get("rounds", 1))
+        return (r["task"], r["noise"], r.get("epochs", 1.0), r.get("rounds", 1), r.get("ensemble", 1))
 
-    for task, noise, epochs, rounds in sorted({setting(r) for r in curates}):
-        rs = [r for r in curates if setting(r) == (task, noise, epochs, rounds)]
+    for task, noise, epochs, rounds, ensemble in sorted({setting(r) for r in curates}):
+        rs = [r for r in curates if setting(r) == (task, noise, epochs, rounds, ensemble)]
         flagged = statistics.mean(r["flagged_noise"] for r in rs)
         print(
             f"| {task} | {noise:g} | {rs[0]['folds']} x {epochs:g}"
             + (f", {rounds} rounds" if rounds > 1 else "")
+            + (f", ensemble of {ensemble}" if ensemble > 1 else "")
             + f" | {flagged:.0f} | "
             f"{ms([r.get('precision') for r in rs])} | {ms([r.get('recall') for r in rs])} | "
             f"{ms([r.get('recall_at_true_count') for r in rs])} | {ms([r['oof_accuracy'] for r in rs])} | "
@@ -346,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.step == "prepare":
         prepare(a.work, a.demo_tau)
     elif a.step == "curate":
-        curate_step(a.work, a.task, a.noise, a.seed, a.folds or FOLDS[a.task], a.epochs, a.rounds)
+        curate_step(a.work, a.task, a.noise, a.seed, a.folds or FOLDS[a.task], a.epochs, a.rounds, a.ensemble)
     elif a.step == "train":
         train_step(a.work, a.task, a.variant, a.noise, a.seed)
     elif a.step == "contamination":

@@ -371,3 +371,31 @@ def test_second_round_trains_without_the_first_rounds_flags(tmp_path, tiny_backb
     assert {int(r["location"].rsplit(":", 1)[1]) for r in top} == flipped
     with pytest.raises(ConfigError, match="--rounds"):
         CurateConfig(data="x", output="o", rounds=0)
+
+
+def test_ensemble_averages_independent_scorings(tmp_path, monkeypatch):
+    import rewardlab.curate.folds as folds
+    from rewardlab.curate.rows import load_data
+    from rewardlab.progress import Reporter
+
+    rows, _ = synthetic_rows(4, flip=0)
+    data = load_data(str(write_jsonl(tmp_path / "train.jsonl", rows)), None)
+    locs = list(data.order)
+    seen_seeds = []
+
+    def fake(data_, cfg, reporter, exclude=frozenset()):  # member m scores with its own seed
+        seen_seeds.append(cfg.seed)
+        got = {
+            loc: [float(i + 10 * cfg.seed)] for i, loc in enumerate(locs) if not (cfg.seed == 8 and i == 3)
+        }
+        return folds.PairScores(got, f"fold models, seed {cfg.seed}", "cost")
+
+    monkeypatch.setattr(folds, "score_out_of_fold", fake)
+    cfg = CurateConfig(data="x", output="o", ensemble=2, seed=7)
+    scores = folds.score_ensemble(data, cfg, Reporter())
+    assert seen_seeds == [7, 8]  # each member its own fold split and training seeds
+    assert scores.margins[locs[0]] == [75.0]  # mean of 70 and 80
+    assert scores.margins[locs[3]] == [73.0]  # only member 1 scored it: its margin alone
+    assert "mean margin of 2 independent" in scores.how and scores.unscored == []
+    with pytest.raises(ConfigError, match="--ensemble"):
+        CurateConfig(data="x", output="o", ensemble=0)

@@ -60,6 +60,11 @@ class CurateConfig:
         "0: no label-noise scoring, only the text checks (seconds; ignored with --model).",
         5,
     )
+    ensemble: int = doc(
+        "Independent out-of-fold scorings (each its own fold split and seeds); a pair's margin is their "
+        "mean, so one fold model's errors average out (K x the cost; docs/curation.md measures it).",
+        1,
+    )
     rounds: int = doc(
         "Out-of-fold rounds: 2 trains the fold models again without the rows round 1 flagged as label "
         "noise and flags from those cleaner models' scores (twice the cost; docs/curation.md measures it).",
@@ -102,6 +107,7 @@ class CurateConfig:
         check_choices(self)
         check_range(self, "folds", low=0)
         check_range(self, "rounds", low=1)
+        check_range(self, "ensemble", low=1)
         check_range(self, "fold_sample", low=0, high=1, low_open=True)
         check_range(self, "flag_fraction", low=0, high=1)
         check_range(self, "flag_threshold", low=0, high=1)

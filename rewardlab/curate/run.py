@@ -17,7 +17,7 @@ from rewardlab.curate.agreement import agreement
 from rewardlab.curate.config import CurateConfig
 from rewardlab.curate.duplicates import contamination, contradictions, duplicates
 from rewardlab.curate.flags import Flag
-from rewardlab.curate.folds import PairScores, score_out_of_fold, score_with_model
+from rewardlab.curate.folds import PairScores, score_ensemble, score_with_model
 from rewardlab.curate.heuristics import empty_and_boilerplate, refusals, truncated
 from rewardlab.curate.noise import NoiseResult, label_noise
 from rewardlab.curate.report import write_outputs
@@ -62,7 +62,7 @@ def curate(cfg: CurateConfig, reporter: Reporter | None = None) -> CurateResult:
     elif cfg.folds == 0:
         scores = PairScores({}, "not scored (--folds 0: text checks only)", "none", unscored=list(data.order))
     else:
-        scores = score_out_of_fold(data, cfg, reporter)
+        scores = score_ensemble(data, cfg, reporter)
     noise = label_noise(scores.margins, cfg.flag_fraction, cfg.flag_threshold)
     if cfg.rounds > 1 and scorer is None and cfg.folds > 0:
         scores, noise = _more_rounds(data, cfg, noise, reporter)
@@ -100,7 +100,7 @@ def _more_rounds(
     for r in range(2, cfg.rounds + 1):
         reporter.message(f"label noise, round {r - 1}: {noise.rule}")
         previous = frozenset(f.location for f in noise.flags)
-        scores = score_out_of_fold(data, cfg, reporter, exclude=previous)
+        scores = score_ensemble(data, cfg, reporter, exclude=previous)
         noise = label_noise(scores.margins, cfg.flag_fraction, cfg.flag_threshold)
         noise.rule += (
             f" (round {r}: fold models trained without the {len(previous)} rows round {r - 1} flagged)"
