@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--rounds", type=int, default=1, help="curate: out-of-fold rounds (rewardlab curate --rounds)."
     )
+    p.add_argument("--ensemble", type=int, default=1, help="curate: independent scorings averaged.")
     p.add_argument("--demo-tau", type=float, default=0.05)
     p.add_argument("--model", default="", help="contamination: the model that scores (any trained one).")
     a = p.parse_args(argv)
