@@ -12,7 +12,7 @@ import pytest
 from rewardlab.cli import main
 from rewardlab.config import ConfigError
 from rewardlab.curate.config import CurateConfig
-from rewardlab.curate.noise import fit_temperature, label_noise
+from rewardlab.curate.noise import fit_temperature, label_noise, weak_model_warning
 
 GOOD = ["thanks good help answer", "good answer thanks", "help good thanks"]
 BAD = ["sorry cannot", "cannot sorry no", "no sorry cannot"]
@@ -303,6 +303,9 @@ def test_threshold_rules():
     half = label_noise(margins, flag_threshold=0.5)  # every row the model labels the other way
     assert [f.location for f in half.flags] == ["f:18", "f:19"] and "--flag-threshold 0.5" in half.rule
     assert label_noise(margins, flag_threshold=0.999).flags == []
+    assert weak_model_warning(result) is None  # 90% of pairs ordered as labelled
+    weak = label_noise({f"f:{i}": [1.0 if i % 20 < 11 else -1.0] for i in range(100)})  # 55%
+    assert weak.flags and "only 55.0%" in weak_model_warning(weak)
 
 
 def test_near_duplicate_respects_the_label_order():

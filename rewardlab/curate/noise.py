@@ -41,6 +41,28 @@ class NoiseResult:
     flags: list[Flag] = field(default_factory=list)
 
 
+WEAK_ACCURACY = 0.65
+"""Below this out-of-fold accuracy the flags are mostly the fold models' own errors (docs/curation.md)."""
+
+
+def weak_model_warning(result: NoiseResult) -> str | None:
+    """A warning when the fold models are too weak for their flags to be trusted, else None.
+
+    If a model orders a share a of clean pairs right, a flag (the model disagrees) hits a flipped label
+    with probability about noise * a / (noise * a + (1 - noise) * (1 - a)): at a = 0.6 and 20% noise that
+    is 27%, barely above the 20% of picking at random, which is what HH-RLHF measured (28.5%)."""
+    if not result.flags or math.isnan(result.oof_accuracy):
+        return None
+    if result.oof_accuracy >= WEAK_ACCURACY:
+        return None
+    return (
+        f"the out-of-fold models order only {100 * result.oof_accuracy:.1f}% of the pairs as labelled: "
+        "a model this weak disagrees with many correct labels, so most label_noise flags are likely its "
+        "own errors (docs/curation.md); consider --drop without label_noise, --ensemble, or a stronger "
+        "--backbone"
+    )
+
+
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from rewardlab.curate.noise import weak_model_warning
 from rewardlab.curate.result import CurateResult
 from rewardlab.page import Bad, Doc, figure, png, to_html, to_markdown
 from rewardlab.strict_json import finite_json
@@ -128,6 +129,9 @@ def _noise(doc: Doc, result: CurateResult, images: dict[str, bytes]) -> None:
     )
     if s.self_judged:
         doc.flag("--model was trained on this very data: it judges its own pairs and under-reports noise")
+    weak = weak_model_warning(n)
+    if weak:
+        doc.flag("Weak scorer: " + weak)
     if s.unscored:
         doc.p(f"{len(s.unscored)} rows were not judged (the --folds 1 training sample).")
     if "noise" in images:

@@ -8,7 +8,7 @@ from typing import Any
 from rewardlab.curate.agreement import AgreementResult
 from rewardlab.curate.flags import Flag
 from rewardlab.curate.folds import PairScores
-from rewardlab.curate.noise import NoiseResult
+from rewardlab.curate.noise import NoiseResult, weak_model_warning
 from rewardlab.curate.rows import CurateData
 
 
@@ -54,6 +54,7 @@ class CurateResult:
                 "threshold": self.noise.threshold,
                 "temperature": self.noise.temperature,
                 "out_of_fold_accuracy": self.noise.oof_accuracy,
+                "warning": weak_model_warning(self.noise),
                 "rows_scored": len(self.noise.p_wrong),
                 "rows_not_judged": len(self.scores.unscored),
             },

@@ -19,7 +19,7 @@ from rewardlab.curate.duplicates import contamination, contradictions, duplicate
 from rewardlab.curate.flags import Flag
 from rewardlab.curate.folds import PairScores, score_ensemble, score_with_model
 from rewardlab.curate.heuristics import empty_and_boilerplate, refusals, truncated
-from rewardlab.curate.noise import NoiseResult, label_noise
+from rewardlab.curate.noise import NoiseResult, label_noise, weak_model_warning
 from rewardlab.curate.report import write_outputs
 from rewardlab.curate.result import CurateResult
 from rewardlab.curate.rows import CurateData, load_data
@@ -68,6 +68,9 @@ def curate(cfg: CurateConfig, reporter: Reporter | None = None) -> CurateResult:
         scores, noise = _more_rounds(data, cfg, noise, reporter)
     flags += noise.flags
     reporter.message(f"label noise: {noise.rule}")
+    weak = weak_model_warning(noise)
+    if weak:
+        reporter.message(f"[yellow]warning[/yellow]: {weak}")
 
     drop = set(cfg.drop)
     for f in flags:
