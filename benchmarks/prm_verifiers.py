@@ -276,6 +276,29 @@ def _choose_aggregation(pools: list, k: int) -> dict[int, str]:
     return chosen
 
 
+TEMPERATURES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 1e6)
+"""Grid of the Bradley-Terry vote's softmax temperature: small → argmax, 1e6 → plain majority."""
+
+
+def _choose_temperature(pools: list, key: str) -> dict[int, float]:
+    """Per held-out fold: the softmax temperature of the BT-weighted vote with the best accuracy on the
+    other folds' problems (a reward's scale is arbitrary up to training length, so it is chosen, never
+    assumed). Fills p.scores["bt_cv"] with reward / T of the pool's fold."""
+    chosen = {}
+    for f in sorted({int(p.source) for p in pools}):
+        others = [p for p in pools if p.source != str(f)] or pools
+
+        def acc(t: float, group: list = others) -> float:
+            for p in group:
+                p.scores["bt_t"] = [r / t for r in p.scores[key]]
+            return sum(_per_problem(group, "weighted_bt_t")) / len(group)
+
+        chosen[f] = max(TEMPERATURES, key=lambda t: (acc(t), t))
+    for p in pools:
+        p.scores["bt_cv"] = [r / chosen[int(p.source)] for r in p.scores[key]]
+    return chosen
+
+
 def _fold_of(meta: dict) -> dict[str, int]:
     from rewardlab.data.folds import problem_folds
 
@@ -311,6 +334,14 @@ def _summarise(out: Path, name: str, rows: list[dict], k: int) -> tuple[dict, di
         cells[m] = _boot(vals[m])
     pairs = zip(vals[f"weighted_{key}"], vals["majority"], strict=True)
     cells["weighted vote - majority"] = _boot([a - b for a, b in pairs])
+    if key == "bt":  # the softmax vote's temperature, cross-validated like a PRM's aggregation
+        temps = _choose_temperature(pools, key)
+        tv = _per_problem(pools, "weighted_bt_cv")
+        cells["weighted vote, temperature chosen on the other folds"] = _boot(tv)
+        cells["weighted vote (chosen temperature) - majority"] = _boot(
+            [a - b for a, b in zip(tv, vals["majority"], strict=True)]
+        )
+        info += "; vote temperature per fold: " + ", ".join(f"{t:g}" for t in temps.values())
     cells["argmax - random"] = _boot([a - b for a, b in zip(vals[key], vals["random"], strict=True)])
     flat = [(s, c) for p in pools for s, c in zip(p.scores[key], p.correct, strict=True) if not math.isnan(s)]
     step_auc = None
