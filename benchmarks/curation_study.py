@@ -135,6 +135,7 @@ def recall_at_precision(work: Path, record: dict, precision: float = 0.6) -> flo
         record["seed"],
         record.get("epochs", 1.0),
         record.get("rounds", 1),
+        record.get("ensemble", 1),
     )
     flips = work / f"{_data_name(record['task'], record['noise'], record['seed'])}.flipped.json"
     if not (folder / "noise_scores.jsonl").exists() or not flips.exists():
