@@ -24,11 +24,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def per_group_correct(groups, rewards) -> list[float]:
     """Share of each group's pairs ordered as labelled (ties half): the unit the bootstrap resamples."""
-    out = []
-    for g, r in zip(groups, rewards, strict=True):
-        hits = [1.0 if r[w] > r[lo] else 0.5 if r[w] == r[lo] else 0.0 for w, lo in g.pairs]
-        out.append(sum(hits) / len(hits))
-    return out
+    from rewardlab.scoring.evaluate import pair_correct
+
+    return [
+        sum(pair_correct(r[w], r[lo]) for w, lo in g.pairs) / len(g.pairs)
+        for g, r in zip(groups, rewards, strict=True)
+    ]
 
 
 def main() -> None:

@@ -22,15 +22,10 @@ REASONS = (
 )
 """Every reason a row can be flagged for (docs/curation.md explains each)."""
 
-DEFAULT_DROP = [
-    "label_noise",
-    "exact_duplicate",
-    "near_duplicate",
-    "contamination",
-    "contradiction",
-    "low_agreement",
-    "unusable",
-]
+FLAG_ONLY = ("truncated", "empty", "boilerplate", "refusal")
+"""The heuristic reasons: flagged for a person to look at, never dropped unless --drop names them."""
+
+DEFAULT_DROP = [r for r in REASONS if r not in FLAG_ONLY]
 """Reasons whose rows leave the cleaned file by default; the heuristic ones are flagged only."""
 
 

@@ -72,7 +72,8 @@ def score_groups(scorer: Any, groups: Sequence[PreferenceGroup], on_progress: Ca
     return out
 
 
-def _pair_correct(rw: float, rl: float) -> float:
+def pair_correct(rw: float, rl: float) -> float:
+    """One pair ordered as labelled: 1, a tie 0.5 (the one protocol for every accuracy here), else 0."""
     return 1.0 if rw > rl else 0.5 if rw == rl else 0.0
 
 
@@ -102,7 +103,7 @@ def evaluate_rewards(
     per_group, margins, subset = [], [], {}
     gold_hits, gold_pairs = 0.0, 0
     for g, r in zip(groups, rewards, strict=True):
-        correct = sum(_pair_correct(r[w], r[lo]) for w, lo in g.pairs)
+        correct = sum(pair_correct(r[w], r[lo]) for w, lo in g.pairs)
         per_group.append((correct, len(g.pairs)))
         margins.extend(r[w] - r[lo] for w, lo in g.pairs)
         if g.subset is not None:
@@ -114,7 +115,7 @@ def evaluate_rewards(
                 for j in range(i + 1, len(r)):
                     if gold[i] != gold[j]:
                         hi, lo_ = (i, j) if gold[i] > gold[j] else (j, i)
-                        gold_hits += _pair_correct(r[hi], r[lo_])
+                        gold_hits += pair_correct(r[hi], r[lo_])
                         gold_pairs += 1
     n_pairs = sum(n for _, n in per_group)
     if n_pairs == 0:
