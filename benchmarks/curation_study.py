@@ -103,13 +103,17 @@ def _record(work: Path, record: dict) -> None:
     print(json.dumps(record))
 
 
-def _train_file(work: Path, task: str, variant: str, noise: float, seed: int) -> Path:
+def _train_file(
+    work: Path, task: str, variant: str, noise: float, seed: int, curate: tuple = (1.0, 1, 1)
+) -> Path:
+    """The training file of a variant; `cleaned` is the output of the curate run with settings `curate`
+    (epochs, rounds, ensemble)."""
     if variant == "original":
         return work / f"{task}-train-original.jsonl"
-    name = f"{task}-train-noise{noise:g}-seed{seed}" if noise else f"{task}-train-original"
+    name = _data_name(task, noise, seed)
     if variant == "noisy":
         return work / f"{name}.jsonl"
-    return work / f"curate-{name}" / f"{name}.cleaned.jsonl"
+    return _curate_dir(work, task, noise, seed, *curate) / f"{name}.cleaned.jsonl"
 
 
 def _data_name(task: str, noise: float, seed: int) -> str:
@@ -215,11 +219,15 @@ def curate_step(
     _record(work, record)
 
 
-def train_step(work: Path, task: str, variant: str, noise: float, seed: int) -> None:
+def train_step(
+    work: Path, task: str, variant: str, noise: float, seed: int, curate: tuple = (1.0, 1, 1)
+) -> None:
     from rewardlab.config import TrainConfig
     from rewardlab.training.run import train
 
-    data = _train_file(work, task, variant, noise, seed)
+    data = _train_file(work, task, variant, noise, seed, curate)
+    if not data.exists():
+        raise SystemExit(f"{data}: not there; run the curate step with the same --epochs/--rounds/--ensemble")
     out = work / "models" / f"{task}-{variant}-noise{noise:g}-seed{seed}"
     cfg = TrainConfig(
         data=str(data),
@@ -240,6 +248,7 @@ def train_step(work: Path, task: str, variant: str, noise: float, seed: int) -> 
             "variant": variant,
             "noise": noise,
             "seed": seed,
+            **({"curate": list(curate)} if variant == "cleaned" else {}),
             "train_pairs": result.train_pairs,
             "test_accuracy": result.test.accuracy if result.test else None,
             "gold_agreement": result.test.gold_agreement if result.test else None,
@@ -326,13 +335,17 @@ def table(work: Path) -> None:
     print()
     print("| task | noise | variant | test accuracy | gold agreement |")
     print("|---|---|---|---|---|")
-    keys = sorted({(r["task"], r["noise"], r["variant"]) for r in records if r["step"] == "train"})
+
+    def label(r: dict) -> str:
+        epochs, rounds, ensemble = r.get("curate", (1.0, 1, 1))
+        extra = [f"{epochs:g} epochs"] * (epochs != 1) + [f"{rounds} rounds"] * (rounds != 1)
+        extra += [f"ensemble of {ensemble}"] * (ensemble != 1)
+        return r["variant"] + (f" ({', '.join(extra)})" if extra else "")
+
+    trains = [r for r in records if r["step"] == "train"]
+    keys = sorted({(r["task"], r["noise"], label(r)) for r in trains})
     for task, noise, variant in keys:
-        rs = [
-            r
-            for r in records
-            if r["step"] == "train" and (r["task"], r["noise"], r["variant"]) == (task, noise, variant)
-        ]
+        rs = [r for r in trains if (r["task"], r["noise"], label(r)) == (task, noise, variant)]
         gold = ms([r["gold_agreement"] for r in rs]) if task == "demo" else "-"
         print(f"| {task} | {noise:g} | {variant} | {ms([r['test_accuracy'] for r in rs])} | {gold} |")
     for r in records:
@@ -362,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     elif a.step == "curate":
         curate_step(a.work, a.task, a.noise, a.seed, a.folds or FOLDS[a.task], a.epochs, a.rounds, a.ensemble)
     elif a.step == "train":
-        train_step(a.work, a.task, a.variant, a.noise, a.seed)
+        train_step(a.work, a.task, a.variant, a.noise, a.seed, (a.epochs, a.rounds, a.ensemble))
     elif a.step == "contamination":
         contamination_step(a.work, a.model)
     else:
