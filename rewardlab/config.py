@@ -133,8 +133,7 @@ class TrainConfig:
     )
     max_length: int = doc("Token budget per (prompt, response), special tokens included.", 256)
     truncation: Literal["left", "right"] = doc(
-        "left: keep the response, cut the prompt from the left (default). right: cut the end of the text "
-        "(MiniLM on HH-RLHF at 128 tokens: 6 points worse, docs/recipes.md).",
+        "left: cut the prompt's start, keep the response; right: cut the end (HH: -6 points, recipes.md).",
         "left",
     )
     layout: Literal["rewardlab", "chat_template"] = doc(
@@ -169,9 +168,7 @@ class TrainConfig:
     )
     use_margins: bool = doc("Use per-pair margins from the data in -log σ(Δ - m).", True)
     centering: float = doc(
-        "Coefficient of the centering term c·mean((r_w + r_l)²) that keeps rewards near 0 (0: off; 0.01 "
-        "typical, and 3 points less accurate for MiniLM on HH-RLHF, docs/recipes.md).",
-        0.0,
+        "c·mean((r_w + r_l)²) keeps rewards near 0 (0: off; 0.01 cost 3 points on HH, docs/recipes.md).", 0.0
     )
     label_smoothing: float = doc("ε of -(1-ε) log σ(Δ) - ε log σ(-Δ) for noisy labels (0: off).", 0.0)
     ema_decay: float = doc(
