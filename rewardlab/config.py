@@ -133,7 +133,7 @@ class TrainConfig:
     )
     max_length: int = doc("Token budget per (prompt, response), special tokens included.", 256)
     truncation: Literal["left", "right"] = doc(
-        "left: cut the prompt's start, keep the response; right: cut the end (HH: -6 points, recipes.md).",
+        "left: cut the prompt from the left, keep the response; right: cut the end (HH: -6 pts, recipes.md).",
         "left",
     )
     layout: Literal["rewardlab", "chat_template"] = doc(
