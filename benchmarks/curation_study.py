@@ -103,8 +103,12 @@ def _record(work: Path, record: dict) -> None:
     print(json.dumps(record))
 
 
+PLAIN_CURATE = (1.0, 1, 1)
+"""A curate run's (epochs, rounds, ensemble) when no option changes them."""
+
+
 def _train_file(
-    work: Path, task: str, variant: str, noise: float, seed: int, curate: tuple = (1.0, 1, 1)
+    work: Path, task: str, variant: str, noise: float, seed: int, curate: tuple = PLAIN_CURATE
 ) -> Path:
     """The training file of a variant; `cleaned` is the output of the curate run with settings `curate`
     (epochs, rounds, ensemble)."""
@@ -220,7 +224,7 @@ def curate_step(
 
 
 def train_step(
-    work: Path, task: str, variant: str, noise: float, seed: int, curate: tuple = (1.0, 1, 1)
+    work: Path, task: str, variant: str, noise: float, seed: int, curate: tuple = PLAIN_CURATE
 ) -> None:
     from rewardlab.config import TrainConfig
     from rewardlab.training.run import train
@@ -337,7 +341,7 @@ def table(work: Path) -> None:
     print("|---|---|---|---|---|")
 
     def label(r: dict) -> str:
-        epochs, rounds, ensemble = r.get("curate", (1.0, 1, 1))
+        epochs, rounds, ensemble = r.get("curate", PLAIN_CURATE)
         extra = [f"{epochs:g} epochs"] * (epochs != 1) + [f"{rounds} rounds"] * (rounds != 1)
         extra += [f"ensemble of {ensemble}"] * (ensemble != 1)
         return r["variant"] + (f" ({', '.join(extra)})" if extra else "")

@@ -456,7 +456,7 @@ def main() -> None:
     p.add_argument(
         "--grad-accum", type=int, default=1,
         help="Micro-batches per step: SmolLM2 at batch 8 x 4 candidates x 384 tokens needs > 24 GiB; "
-        "--batch-size 2 --grad-accum 4 is the same step in a quarter of the memory.",
+        "--batch-size 2 --grad-accum 4 takes the same optimizer steps in a quarter of the memory.",
     )  # fmt: skip
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--lr", type=float, default=1e-4)
