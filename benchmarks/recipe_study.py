@@ -79,6 +79,9 @@ CONFIGS: dict[str, dict] = {
     "freeze2": {**BEFORE, "eval_fraction": 0.0, "freeze_layers": 2},
     "dropout": {**BEFORE, "eval_fraction": 0.0, "dropout": True},
     "mean_all_fp32": {**BEFORE, "eval_fraction": 0.0, "pooling": "mean_all", "mixed_precision": "no"},
+    # The demo's annotators draw Plackett-Luce rankings (demo/task.py: sample_ranks), so the PL likelihood
+    # is their exact model, where all-pairs BT treats a ranking's 6 pairs as independent. HH: pairs = BT.
+    "plackett_luce": {**BEFORE, "eval_fraction": 0.0, "loss": "plackett_luce"},
 }
 
 
