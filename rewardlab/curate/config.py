@@ -57,7 +57,8 @@ class CurateConfig:
     )
     ensemble: int = doc(
         "Independent out-of-fold scorings (each its own fold split and seeds); a pair's margin is their "
-        "mean, so one fold model's errors average out (K x the cost; docs/curation.md measures it).",
+        "mean, so one fold model's errors average out (K x the cost). On the demo task at 20% noise, "
+        "recall of the flips at 60% precision, 3 seeds: 3 → 80%, 5 → 82% (docs/curation.md).",
         1,
     )
     rounds: int = doc(
