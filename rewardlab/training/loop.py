@@ -26,6 +26,7 @@ import torch
 from rewardlab.config import TrainConfig
 from rewardlab.progress import Reporter
 from rewardlab.training.checkpoint import save_checkpoint
+from rewardlab.training.collapse import CollapseWatch, reward_spread
 from rewardlab.training.cpu_memory import release_free_heap, trim_available
 from rewardlab.training.data import optimizer_steps
 from rewardlab.training.objectives import Objective
@@ -96,6 +97,7 @@ def fit(
     if cfg.trim_memory and not trim:
         reporter.message("--trim-memory: not on a CPU with glibc, nothing to trim")
     units_done, t_loop = 0, time.perf_counter()
+    collapse = CollapseWatch(lr=cfg.lr, warmup_steps=int(cfg.warmup_ratio * loop.total_steps))
     reporter.start("training", loop.total_steps)
     reporter.advance(state["step"])
     loop.model.train()
@@ -105,7 +107,7 @@ def fit(
             steps = optimizer_steps(loop.items, cfg, state["epoch"], rank, world)
             for step_in_epoch in range(state["batch"], len(steps)):
                 # --- one optimizer step -------------------------------------------------------------
-                loss, acc_sum, n_units = train_step(loop, steps[step_in_epoch], cfg.max_grad_norm)
+                loss, acc_sum, n_units, spread = train_step(loop, steps[step_in_epoch], cfg.max_grad_norm)
                 if loop.after_step:
                     loop.after_step()
                 if trim:
@@ -122,8 +124,11 @@ def fit(
                     "accuracy": acc_sum / max(1, n_units),
                     "lr": loop.scheduler.get_last_lr()[0],
                     "pairs_per_s": speed,
+                    "reward_sd": None if math.isnan(spread) else spread,
                 }
                 log(record)
+                if warning := collapse.update(state["step"], spread):
+                    reporter.message(warning)
                 reporter.advance(1, loss=loss, acc=record["accuracy"], pairs_s=speed)
                 if cfg.eval_every and state["step"] % cfg.eval_every == 0:
                     evaluate()
@@ -150,11 +155,12 @@ def fit(
 
 def train_step(
     loop: Loop, micro_batches: Sequence[Sequence[int]], max_grad_norm: float
-) -> tuple[float, float, int]:
+) -> tuple[float, float, int, float]:
     """Forward and backward over the step's micro-batches (gradients synchronised on the last), then one
-    optimizer and scheduler step. Returns (mean loss, accuracy x units, units), summed over processes."""
+    optimizer and scheduler step. Returns (mean loss, accuracy x units, units), summed over processes,
+    and the spread of this process's rewards (the largest micro-batch standard deviation)."""
     accelerator, model, objective = loop.accelerator, loop.model, loop.objective
-    loss_sum, acc_sum, n_units = 0.0, 0.0, 0
+    loss_sum, acc_sum, n_units, spread = 0.0, 0.0, 0, math.nan
     for j, idx in enumerate(micro_batches):
         batch = objective.collate(loop.items.take(idx), loop.pad_id)
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
@@ -163,6 +169,7 @@ def train_step(
             rewards = objective.rewards(model, batch)
             loss, acc = objective.loss(rewards, batch)
             accelerator.backward(loss / len(micro_batches))
+        spread = max((x for x in (spread, reward_spread(rewards)) if not math.isnan(x)), default=math.nan)
         loss_sum += loss.item() / len(micro_batches)
         n = objective.batch_count(batch)
         acc_sum += acc.item() * n
@@ -177,4 +184,4 @@ def train_step(
         totals = torch.tensor([loss_sum, acc_sum, n_units], device=accelerator.device, dtype=torch.float64)
         loss_sum, acc_sum, n_units = accelerator.reduce(totals, "sum").tolist()
         loss_sum /= world
-    return loss_sum, acc_sum, n_units
+    return loss_sum, acc_sum, n_units, spread
