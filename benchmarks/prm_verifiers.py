@@ -6,6 +6,7 @@
     flock /tmp/rewardlab-heavy.lock $B run --signal orm --fold 0     # ... one run per fold and signal
     flock /tmp/rewardlab-heavy.lock $B run --signal inj              # trained once, scores every fold
     $B report > runs/prmv/report.md
+    $B injected-ci runs/prmv/minilm_inj/model_all   # step AUROC on injected errors, bootstrap interval
 
 Signals (all through `rewardlab.training.run.train`, the one loop):
 
@@ -210,6 +211,34 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 _CFG_KEYS = ("backbone", "objective", "max_length", "epochs", "batch_size", "grad_accum", "lr",
              "freeze_layers", "eval_fraction", "pooling", "max_steps")  # fmt: skip
+
+
+def cmd_injected_ci(args: argparse.Namespace) -> None:
+    """Step AUROC on the injected eval set, with a 95% bootstrap interval over its problems (a problem's
+    solutions and steps are resampled together), for each PRM folder given; the same scores as `run`."""
+    from rewardlab.data.steps import load_steps
+    from rewardlab.scoring.metrics import auroc
+    from rewardlab.scoring.scorer import Scorer
+
+    inj, _ = load_steps(str(args.out / "injected" / "eval.jsonl"))
+    by_problem: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    for model in args.models:
+        per_step = Scorer.from_pretrained(model).score_steps([e.prompt for e in inj], [e.steps for e in inj])
+        by_problem.clear()
+        for e, probs in zip(inj, per_step, strict=True):
+            by_problem[e.prompt] += [(p, y >= 0.5) for p, y in zip(probs, e.labels, strict=True)
+                                     if y is not None and not math.isnan(p)]  # fmt: skip
+        groups = list(by_problem.values())
+        rng = random.Random(0)
+
+        def auc(sample: list) -> float:
+            flat = [x for g in sample for x in g]
+            return auroc([p for p, _ in flat], [y for _, y in flat])
+
+        boots = sorted(auc(rng.choices(groups, k=len(groups))) for _ in range(1000))
+        row = {"model": str(model), "problems": len(groups), "labelled_steps": sum(map(len, groups)),
+               "step_auroc": auc(groups), "ci95": [boots[25], boots[974]]}  # fmt: skip
+        print(json.dumps(row))  # noqa: T201
 
 
 # ----- report ---------------------------------------------------------------------------------------
@@ -466,8 +495,12 @@ def main() -> None:
     p.add_argument("--tag", default="", help="Suffix of the model's name (another recipe of one signal).")
     p.add_argument("--train-only", action="store_true", help="Train and stop; a later run scores.")
     sub.add_parser("report")
+    p = sub.add_parser("injected-ci", help="step AUROC on the injected eval set with a bootstrap interval")
+    p.add_argument("models", nargs="+", type=Path, help="PRM folders (e.g. runs/prmv/minilm_inj/model_all)")
     args = ap.parse_args()
-    {"folds": cmd_folds, "injected": cmd_injected, "run": cmd_run, "report": cmd_report}[args.cmd](args)
+    commands = {"folds": cmd_folds, "injected": cmd_injected, "run": cmd_run, "report": cmd_report,
+                "injected-ci": cmd_injected_ci}  # fmt: skip
+    commands[args.cmd](args)
 
 
 if __name__ == "__main__":
