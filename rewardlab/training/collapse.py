@@ -10,7 +10,7 @@ that spread has stayed near zero for a window of steps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -42,7 +42,7 @@ class CollapseWatch:
     threshold: float = COLLAPSE_SD
     window: int = COLLAPSE_WINDOW
     run_length: int = 0
-    warned: bool = field(default=False)
+    warned: bool = False
 
     def update(self, step: int, spread: float) -> str | None:
         if step <= self.warmup_steps:  # the lr is still rising: a fresh head may not have moved yet
