@@ -221,10 +221,9 @@ def cmd_injected_ci(args: argparse.Namespace) -> None:
     from rewardlab.scoring.scorer import Scorer
 
     inj, _ = load_steps(str(args.out / "injected" / "eval.jsonl"))
-    by_problem: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     for model in args.models:
         per_step = Scorer.from_pretrained(model).score_steps([e.prompt for e in inj], [e.steps for e in inj])
-        by_problem.clear()
+        by_problem: dict[str, list[tuple[float, bool]]] = defaultdict(list)
         for e, probs in zip(inj, per_step, strict=True):
             by_problem[e.prompt] += [(p, y >= 0.5) for p, y in zip(probs, e.labels, strict=True)
                                      if y is not None and not math.isnan(p)]  # fmt: skip

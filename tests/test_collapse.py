@@ -6,19 +6,10 @@ import json
 import math
 
 import torch
-from test_train import _cfg, _pairs_file
+from test_train import _cfg, _Messages, _pairs_file
 
-from rewardlab.progress import Reporter
 from rewardlab.training.collapse import COLLAPSE_SD, CollapseWatch, reward_spread
 from rewardlab.training.run import train
-
-
-class Messages(Reporter):
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-
-    def message(self, text: str) -> None:
-        self.texts.append(text)
 
 
 def test_watch_warns_once_after_a_window_of_flat_steps_past_the_warmup():
@@ -51,11 +42,11 @@ def test_a_collapsed_run_is_reported_and_a_healthy_one_is_not(tiny_backbone, tmp
     data = _pairs_file(tmp_path / "pairs.jsonl", n=48)
     runs = {}
     for lr in (2e-3, 0.5):  # 0.5: Adam moves every weight by ~0.5 a step, the network saturates
-        reporter = Messages()
+        reporter = _Messages()
         out = tmp_path / f"out-{lr}"
         train(_cfg(tiny_backbone, tmp_path, "bert", data=data, lr=lr, epochs=6, output_dir=str(out)),
               reporter=reporter)  # fmt: skip
-        runs[lr] = (reporter.texts, _reward_sds(out))
+        runs[lr] = (reporter.lines, _reward_sds(out))
     healthy, collapsed = runs[2e-3], runs[0.5]
     assert len(healthy[1]) == len(collapsed[1]) == 72
     assert not [t for t in healthy[0] if "training has collapsed" in t]
