@@ -139,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     cfg = TrainConfig(
         data=str(data),
         objective={"orm": "outcome", "pair": "pairs"}.get(args.signal, "steps"),
-        backbone=args.backbone,
+        backbone=str(args.init) if args.init else args.backbone,
         output_dir=str(model_dir),
         max_length=args.max_length,
         epochs=args.epochs,
@@ -492,6 +492,11 @@ def main() -> None:
     p.add_argument("--eval-fraction", type=float, default=0.0)
     p.add_argument("--retrain", action="store_true")
     p.add_argument("--tag", default="", help="Suffix of the model's name (another recipe of one signal).")
+    p.add_argument(
+        "--init", type=Path, default=None,
+        help="Start from this saved model instead of --backbone's pretrained weights (e.g. the injected-error"
+        " PRM, then --signal pair: both signals in one model); --backbone still names the result.",
+    )  # fmt: skip
     p.add_argument("--train-only", action="store_true", help="Train and stop; a later run scores.")
     sub.add_parser("report")
     p = sub.add_parser("injected-ci", help="step AUROC on the injected eval set with a bootstrap interval")

@@ -84,6 +84,8 @@ CONFIGS: dict[str, dict] = {
     "plackett_luce": {**BEFORE, "eval_fraction": 0.0, "loss": "plackett_luce"},
     # "More optimisation helps" on the demo (epochs2, lr2e-4 each ~+2 gold): are the two additive?
     "lr2e-4_e2": {**BEFORE, "eval_fraction": 0.0, "lr": 2e-4, "epochs": 2.0},
+    "head10": {**BEFORE, "eval_fraction": 0.0, "head_lr": 10.0},
+    "head100": {**BEFORE, "eval_fraction": 0.0, "head_lr": 100.0},
 }
 
 

@@ -156,6 +156,7 @@ class TrainConfig:
         1e-4,
     )
     weight_decay: float = doc("AdamW weight decay.", 0.0)
+    head_lr: float = doc("The freshly initialised reward head's learning rate, as a multiple of --lr.", 1.0)
     warmup_ratio: float = doc("Fraction of steps with linear warmup before the decay.", 0.05)
     lr_schedule: Literal["cosine", "linear", "constant"] = doc(
         "Learning-rate decay after the warmup: cosine or linear to 0, or constant.", "cosine"
@@ -176,9 +177,7 @@ class TrainConfig:
         "weights; 0.99 averages about the last 100 steps; docs/recipes.md measures it).",
         0.0,
     )
-    eval_every: int = doc(
-        "Evaluate on held-out data every N optimizer steps (0: at the end of each epoch).", 0
-    )
+    eval_every: int = doc("Evaluate on held-out data every N optimizer steps (0: at each epoch's end).", 0)
     save_every: int = doc("Write a resumable checkpoint every N optimizer steps (0: only at epoch ends).", 0)
     resume: str | None = doc(
         "Resume from a checkpoint folder, or 'latest' under --output-dir (the newest intact checkpoint of "
@@ -247,6 +246,7 @@ class TrainConfig:
         check_range(self, "warmup_ratio", low=0, high=1)
         check_range(self, "label_smoothing", low=0, high=0.5)
         check_range(self, "ema_decay", low=0, high=1)
+        check_range(self, "head_lr", low=0, low_open=True)
         problem = (regression_problem if self.objective == "regression" else stray_regression_flag)(self) or (
             self.strip_thinking and thinking_problem(self.think_open, self.think_close)
         )

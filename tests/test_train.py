@@ -433,3 +433,23 @@ def test_ema_model_is_saved_and_a_resumed_run_continues_the_average(tiny_backbon
 def test_bad_ema_decay_names_the_flag():
     with pytest.raises(ValueError, match="--ema-decay must be below 1"):
         TrainConfig(ema_decay=1.0)
+
+
+def test_head_lr_scales_only_the_reward_head(tiny_backbone, tmp_path):
+    """`--head-lr` gives the fresh head its own learning rate: near 0, the head stays at its seeded
+    initialisation (the lr-0 run's weights) while the backbone trains at --lr as usual."""
+    init = _cfg(tiny_backbone, tmp_path, lr=0.0, output_dir=str(tmp_path / "init"))
+    slow_head = _cfg(tiny_backbone, tmp_path, head_lr=1e-9, output_dir=str(tmp_path / "slow"))
+    plain = _cfg(tiny_backbone, tmp_path, output_dir=str(tmp_path / "plain"))
+    for cfg in (init, slow_head, plain):
+        train(cfg)
+    w0, ws, wp = (_weights(tmp_path / name) for name in ("init", "slow", "plain"))
+    assert torch.allclose(ws["score.weight"], w0["score.weight"], atol=1e-6)
+    assert not torch.allclose(wp["score.weight"], w0["score.weight"], atol=1e-4)
+    body = [k for k in w0 if k != "score.weight"]
+    assert any(not torch.allclose(ws[k], w0[k], atol=1e-4) for k in body)
+
+
+def test_head_lr_must_be_positive():
+    with pytest.raises(ValueError, match="--head-lr must be greater than 0"):
+        TrainConfig(head_lr=0.0)

@@ -191,6 +191,16 @@ def score_head(hf_model: nn.Module) -> nn.Module:
     )
 
 
+def head_parameters(model: RewardModel) -> list[nn.Parameter]:
+    """The reward head's parameters (the attribute head, else ``score``/``classifier``, a LoRA
+    saved-module wrapper included): the only freshly initialised weights, which `--head-lr` scales."""
+    hf = inner_hf(model)
+    head = model.attribute_head
+    if head is None:
+        head = getattr(hf, "score", None) or getattr(hf, "classifier", None)
+    return list(head.parameters()) if isinstance(head, nn.Module) else []
+
+
 def shared_prefix_support(model: Any) -> tuple[bool, str]:
     """Whether `model` (a RewardModel, possibly DDP-wrapped) can use the packed path, and why."""
     model = getattr(model, "module", model)
