@@ -79,7 +79,7 @@ def prepare(work: Path, demo_tau: float) -> None:
     for task in ("demo", "hh"):
         rows = _rows(work / f"{task}-train-original.jsonl")
         for noise in (0.1, 0.2, 0.3):
-            for seed in range(3):
+            for seed in range(5):  # seeds 3-4: HH at 20%, five seeds
                 rng = random.Random(f"curation-study:{task}:{noise}:{seed}")
                 flipped = sorted(rng.sample(range(len(rows)), round(noise * len(rows))))
                 noisy = [dict(r) for r in rows]
