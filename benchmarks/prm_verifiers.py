@@ -35,6 +35,7 @@ import json
 import math
 import os
 import random
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -238,6 +239,28 @@ def cmd_injected_ci(args: argparse.Namespace) -> None:
         row = {"model": str(model), "problems": len(groups), "labelled_steps": sum(map(len, groups)),
                "step_auroc": auc(groups), "ci95": [boots[25], boots[974]]}  # fmt: skip
         print(json.dumps(row))  # noqa: T201
+
+
+def cmd_combine(args: argparse.Namespace) -> None:
+    """An ensemble of reward verifiers already scored out of fold: per fold, each member's rewards are
+    standardised over that fold's candidates (BT rewards have arbitrary offsets and scales) and
+    averaged, as `rewardlab ensemble` combines members. Written as ``NAME/scores_F.jsonl``, so `report`
+    lists it beside its members; nothing is trained or rescored."""
+    meta = json.loads((args.out / "folds" / "meta.json").read_text())
+    (args.out / args.name).mkdir(parents=True, exist_ok=True)
+    for fold in range(meta["k"]):
+        combined: list[dict] | None = None
+        for member in args.members:
+            rows = _jsonl(args.out / member / f"scores_{fold}.jsonl")
+            rewards = [r["reward"] for r in rows]
+            mu, sd = statistics.fmean(rewards), statistics.pstdev(rewards) or 1.0
+            if combined is None:
+                combined = [dict(r, reward=0.0) for r in rows]
+            for c, r in zip(combined, rows, strict=True):
+                if (c["question"], c["candidate"]) != (r["question"], r["candidate"]):
+                    raise SystemExit(f"{member} fold {fold}: candidates not in {args.members[0]}'s order")
+                c["reward"] += (r["reward"] - mu) / sd / len(args.members)
+        _write(args.out / args.name / f"scores_{fold}.jsonl", combined or [])
 
 
 # ----- report ---------------------------------------------------------------------------------------
@@ -501,9 +524,12 @@ def main() -> None:
     sub.add_parser("report")
     p = sub.add_parser("injected-ci", help="step AUROC on the injected eval set with a bootstrap interval")
     p.add_argument("models", nargs="+", type=Path, help="PRM folders (e.g. runs/prmv/minilm_inj/model_all)")
+    p = sub.add_parser("combine", help="ensemble of scored reward verifiers (mean of standardised rewards)")
+    p.add_argument("name", help="the ensemble's folder name, ending in _pair (e.g. minilm-ens4_pair)")
+    p.add_argument("members", nargs="+", help="scored model folders under --out (e.g. minilm_pair)")
     args = ap.parse_args()
     commands = {"folds": cmd_folds, "injected": cmd_injected, "run": cmd_run, "report": cmd_report,
-                "injected-ci": cmd_injected_ci}  # fmt: skip
+                "injected-ci": cmd_injected_ci, "combine": cmd_combine}  # fmt: skip
     commands[args.cmd](args)
 
 
