@@ -327,8 +327,8 @@ def param_groups(model: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
     from rewardlab.model.reward_model import head_parameters
 
     params = [p for p in model.parameters() if p.requires_grad]
-    head = {id(p) for p in head_parameters(model) if p.requires_grad}
-    if cfg.head_lr == 1.0 or not head:
+    head = {id(p) for p in head_parameters(model) if p.requires_grad} if cfg.head_lr != 1.0 else set()
+    if not head:
         return [{"params": params}]
     body = [p for p in params if id(p) not in head]
     return [{"params": body}, {"params": [p for p in params if id(p) in head], "lr": cfg.lr * cfg.head_lr}]
