@@ -86,6 +86,8 @@ CONFIGS: dict[str, dict] = {
     "lr2e-4_e2": {**BEFORE, "eval_fraction": 0.0, "lr": 2e-4, "epochs": 2.0},
     "head10": {**BEFORE, "eval_fraction": 0.0, "head_lr": 10.0},
     "head100": {**BEFORE, "eval_fraction": 0.0, "head_lr": 100.0},
+    "llrd0.8": {**BEFORE, "eval_fraction": 0.0, "layer_decay": 0.8},
+    "llrd0.8_lr2e-4": {**BEFORE, "eval_fraction": 0.0, "layer_decay": 0.8, "lr": 2e-4},
 }
 
 

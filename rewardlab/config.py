@@ -81,9 +81,7 @@ class TrainConfig:
         "Held-out preferences for model selection. Empty: hold out --eval-fraction of --data (by prompt).",
         None,
     )
-    test_data: str | None = doc(
-        "Final test preferences, scored once at the end with the selected model (never used to select).", None
-    )
+    test_data: str | None = doc("Test preferences, scored once at the end (never used to select).", None)
     format: DataFormat | None = doc(
         "Data format override: pairs, transcript, conversational, ranking, ratings; for --objective "
         "steps/outcome: stepwise, prm800k, math_shepherd, gsm8k_solutions (docs/prm.md). Empty: detect.",
@@ -118,9 +116,7 @@ class TrainConfig:
         "train-on-all was no better: docs/recipes.md).",
         0.1,
     )
-    output_dir: str = doc(
-        "Where the trained reward model (HF folder + rewardlab.json) is written.", "runs/rewardlab"
-    )
+    output_dir: str = doc("Where the reward model (HF folder + rewardlab.json) is written.", "runs/rewardlab")
     backbone: str = doc(
         "Backbone: a local folder, a cached hub name, a .gguf file, or a packaged short name "
         "(minilm = all-MiniLM-L6-v2, smollm2 = SmolLM2-135M-Instruct GGUF).",
@@ -157,6 +153,7 @@ class TrainConfig:
     )
     weight_decay: float = doc("AdamW weight decay.", 0.0)
     head_lr: float = doc("The freshly initialised reward head's learning rate, as a multiple of --lr.", 1.0)
+    layer_decay: float = doc("Layer-wise lr decay: block i of L at --lr x D^(L-i), embeddings D^(L+1).", 1.0)
     warmup_ratio: float = doc("Fraction of steps with linear warmup before the decay.", 0.05)
     lr_schedule: Literal["cosine", "linear", "constant"] = doc(
         "Learning-rate decay after the warmup: cosine or linear to 0, or constant.", "cosine"
@@ -247,6 +244,7 @@ class TrainConfig:
         check_range(self, "label_smoothing", low=0, high=0.5)
         check_range(self, "ema_decay", low=0, high=1)
         check_range(self, "head_lr", low=0, low_open=True)
+        check_range(self, "layer_decay", low=0, high=1, low_open=True, high_closed=True)
         problem = (regression_problem if self.objective == "regression" else stray_regression_flag)(self) or (
             self.strip_thinking and thinking_problem(self.think_open, self.think_close)
         )
@@ -316,8 +314,10 @@ def check_range(
     high: float | None = None,
     *,
     low_open: bool = False,
+    high_closed: bool = False,
 ) -> None:
-    """Raise ConfigError unless ``low <= value < high`` (``low < value`` with `low_open`); None passes."""
+    """Raise ConfigError unless ``low <= value < high`` (``low < value`` with `low_open`, ``value <= high``
+    with `high_closed`); None passes."""
     value = getattr(obj, name)
     if value is None:
         return
@@ -327,8 +327,8 @@ def check_range(
     if low is not None and (value <= low if low_open else value < low):
         need = f"greater than {low:g}" if low_open else f"at least {low:g}"
         raise ConfigError(f"{flag} must be {need}, got {value}")
-    if high is not None and value >= high:
-        raise ConfigError(f"{flag} must be below {high:g}, got {value}")
+    if high is not None and (value > high if high_closed else value >= high):
+        raise ConfigError(f"{flag} must be {'at most' if high_closed else 'below'} {high:g}, got {value}")
 
 
 # --- flags from fields ---------------------------------------------------------------------------------

@@ -453,3 +453,50 @@ def test_head_lr_scales_only_the_reward_head(tiny_backbone, tmp_path):
 def test_head_lr_must_be_positive():
     with pytest.raises(ValueError, match="--head-lr must be greater than 0"):
         TrainConfig(head_lr=0.0)
+
+
+@pytest.mark.parametrize("kind", ["llama", "bert"])
+def test_layer_decay_gives_each_block_its_depths_learning_rate(tiny_backbone, kind):
+    """`--layer-decay D`: block i of L at lr·D^(L-i), the embeddings below at lr·D^(L+1), the final norm /
+    pooler and the reward head at lr; every trainable parameter in exactly one group."""
+    from rewardlab.model.build import build_reward_model, transformer_layers
+    from rewardlab.model.reward_model import inner_hf
+    from rewardlab.training.run import param_groups
+
+    model, _, _ = build_reward_model(tiny_backbone(kind), max_length=32)
+    cfg = TrainConfig(lr=1e-3, layer_decay=0.5, head_lr=4.0)
+    lr_of = {id(p): g["lr"] for g in param_groups(model, cfg) for p in g["params"]}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert sorted(lr_of) == sorted(id(p) for p in trainable)
+    hf = inner_hf(model)
+    base = getattr(hf, hf.base_model_prefix)
+    blocks = transformer_layers(base)
+    n = len(blocks)
+    for i, block in enumerate(blocks):
+        assert [lr_of[id(p)] for p in block.parameters()] == pytest.approx(
+            [1e-3 * 0.5 ** (n - i)] * len(list(block.parameters()))
+        )
+    assert lr_of[id(base.get_input_embeddings().weight)] == pytest.approx(1e-3 * 0.5 ** (n + 1))
+    head = hf.score if kind == "llama" else hf.classifier
+    assert [lr_of[id(p)] for p in head.parameters()] == pytest.approx([4e-3] * len(list(head.parameters())))
+    in_blocks = {id(p) for b in blocks for p in b.parameters()}
+    last = [p for p in base.parameters() if id(p) not in in_blocks][-1]  # final norm or pooler
+    assert lr_of[id(last)] == pytest.approx(1e-3)
+
+
+def test_layer_decay_slows_the_bottom_of_the_backbone(tiny_backbone, tmp_path):
+    """Trained with a tiny decay, the embeddings stay at their pretrained values while the top trains."""
+    init = _cfg(tiny_backbone, tmp_path, lr=0.0, output_dir=str(tmp_path / "init"))
+    decayed = _cfg(tiny_backbone, tmp_path, layer_decay=1e-4, output_dir=str(tmp_path / "decayed"))
+    for cfg in (init, decayed):
+        train(cfg)
+    w0, wd = _weights(tmp_path / "init"), _weights(tmp_path / "decayed")
+    embed = next(k for k in w0 if "embed_tokens" in k)
+    assert torch.allclose(wd[embed], w0[embed], atol=1e-6)
+    assert not torch.allclose(wd["score.weight"], w0["score.weight"], atol=1e-4)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.5])
+def test_layer_decay_must_be_in_0_1(value):
+    with pytest.raises(ValueError, match="--layer-decay"):
+        TrainConfig(layer_decay=value)

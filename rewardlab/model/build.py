@@ -194,7 +194,7 @@ def forget_gguf_quantizer(hf_model: nn.Module) -> None:
 def freeze_bottom_layers(hf_model: nn.Module, n: int) -> None:
     """Freeze the embeddings and the first n transformer blocks (the head always trains)."""
     base = getattr(hf_model, hf_model.base_model_prefix)
-    layers = _transformer_layers(base)
+    layers = transformer_layers(base)
     if n > len(layers):
         raise ValueError(f"--freeze-layers {n} exceeds the backbone's {len(layers)} layers")
     for module in [base.get_input_embeddings(), *layers[:n]]:
@@ -202,7 +202,8 @@ def freeze_bottom_layers(hf_model: nn.Module, n: int) -> None:
             p.requires_grad_(False)
 
 
-def _transformer_layers(base: nn.Module) -> nn.ModuleList:
+def transformer_layers(base: nn.Module) -> nn.ModuleList:
+    """The backbone's transformer blocks, bottom first (what --freeze-layers and --layer-decay count)."""
     for path in ("layers", "h", "encoder.layer", "layer", "blocks"):
         obj: Any = base
         for part in path.split("."):

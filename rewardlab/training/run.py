@@ -322,16 +322,35 @@ def with_average(average: WeightAverage, evaluate: Callable[[], None]) -> Callab
 
 
 def param_groups(model: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
-    """AdamW's groups: the trainable backbone at ``--lr``, the reward head at ``--lr x --head-lr`` (one
-    group when the multiplier is 1, so the default run's optimizer state is as before)."""
-    from rewardlab.model.reward_model import head_parameters
+    """AdamW's groups, one per learning-rate multiple: the reward head at ``--lr x --head-lr``; with
+    ``--layer-decay D`` < 1, transformer block i of L (0 at the bottom) at ``--lr x D^(L-i)``, what
+    comes before the blocks (embeddings) at ``D^(L+1)``, what comes after (final norm, pooler) at
+    ``--lr``. One group when both are 1, so the default run's optimizer state is as before."""
+    from rewardlab.model.build import transformer_layers
+    from rewardlab.model.reward_model import head_parameters, inner_hf
 
     params = [p for p in model.parameters() if p.requires_grad]
-    head = {id(p) for p in head_parameters(model) if p.requires_grad} if cfg.head_lr != 1.0 else set()
-    if not head:
+    scale: dict[int, float] = {}
+    if cfg.layer_decay != 1.0:
+        hf = inner_hf(model)
+        base = getattr(hf, hf.base_model_prefix)
+        blocks = transformer_layers(base)
+        depth = {id(p): i for i, block in enumerate(blocks) for p in block.parameters()}
+        below = True  # parameters are registered in forward order: embeddings, blocks, final layers
+        for p in base.parameters():
+            if id(p) in depth:
+                below = False
+                scale[id(p)] = cfg.layer_decay ** (len(blocks) - depth[id(p)])
+            elif below:
+                scale[id(p)] = cfg.layer_decay ** (len(blocks) + 1)
+    if cfg.head_lr != 1.0:
+        scale.update({id(p): cfg.head_lr for p in head_parameters(model)})
+    groups: dict[float, list[Any]] = {}
+    for p in params:
+        groups.setdefault(scale.get(id(p), 1.0), []).append(p)
+    if list(groups) == [1.0]:
         return [{"params": params}]
-    body = [p for p in params if id(p) not in head]
-    return [{"params": body}, {"params": [p for p in params if id(p) in head], "lr": cfg.lr * cfg.head_lr}]
+    return [{"params": ps, "lr": cfg.lr * s} for s, ps in groups.items()]
 
 
 def make_scheduler(optimizer: Any, cfg: TrainConfig, total_steps: int) -> Any:
