@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/train_vs_trl.py               # 1,600 HH train pairs, MiniLM, 256 tokens
     .venv/bin/python benchmarks/train_vs_trl.py --quick       # 160 pairs, about a minute per config
     .venv/bin/python benchmarks/train_vs_trl.py --backbone smollm2 --pairs 100 --test-pairs 100
+    .venv/bin/python benchmarks/train_vs_trl.py --seeds 5 --only rewardlab --rewardlab-set layer_decay=0.8
 
 Every configuration runs in its own child process, one after the other (so peak RSS is its own):
 TRL fp32, TRL's defaults (bf16 + gradient checkpointing), TRL bf16 without checkpointing, and
@@ -17,12 +18,14 @@ TRL gets the pairs pre-tokenised and cut to 256 tokens (its `max_length` drops o
 its text path fails on a tokenizer without EOS); its accuracy is measured on the test pairs
 tokenised the same way. Falls back to the demo task when ../shared/data is absent. The last line
 is JSON with pairs/s, wall time, peak RSS and accuracy per configuration, and `ratio` = rewardlab's
-pairs/s over TRL's fastest configuration.
+pairs/s over TRL's fastest configuration. `--rewardlab-set KEY=VALUE` runs rewardlab with a TrainConfig
+override (a candidate recipe from benchmarks/recipe_study.py), recorded in the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -31,6 +34,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from recipe_study import parse_set
+
+from rewardlab.config import TrainConfig
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -161,7 +168,6 @@ def run_trl(name: str, args: argparse.Namespace, train_file: str, test_file: str
 def run_rewardlab(
     args: argparse.Namespace, train_file: str, test_file: str, matched_settings: bool = False
 ) -> dict:
-    from rewardlab.config import TrainConfig
     from rewardlab.training.run import train
 
     # rewardlab's own defaults (the recipe docs/recipes.md chose); --rewardlab-matched pins the
@@ -175,6 +181,7 @@ def run_rewardlab(
         max_length=args.max_length,
         seed=args.seed,
         **(matched if matched_settings else {}),
+        **parse_set(args.rewardlab_set),
     )
     result = train(cfg)
     return {
@@ -313,9 +320,20 @@ def main() -> None:
         help="TRL tokenizer's truncation_side (left keeps the final turn, as rewardlab does by default).",
     )
     parser.add_argument("--force-bf16", action="store_true", help="Run TRL's bf16 configs on any CPU.")
+    parser.add_argument(
+        "--rewardlab-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="A TrainConfig override for the rewardlab runs (repeatable: --rewardlab-set freeze_layers=2), "
+        "to test a recipe the cross-validation chose before it becomes the default.",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--files", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    unknown = set(parse_set(args.rewardlab_set)) - {f.name for f in dataclasses.fields(TrainConfig)}
+    if unknown:
+        parser.error(f"--rewardlab-set: {', '.join(sorted(unknown))} is not a TrainConfig field")
     if args.child:
         child(args.child, args, *args.files)
         return
@@ -354,6 +372,8 @@ def main() -> None:
             ]
             for flag in ("backbone", "max_length", "batch_size", "lr", "trl_truncation"):
                 cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
+            for item in args.rewardlab_set:
+                cmd += ["--rewardlab-set", item]
             r = run_child(["flock", args.lock, *cmd] if args.lock else cmd)
             if "error" in r:
                 print(f"{name} seed {seed}: failed\n{r['error']}")
@@ -389,6 +409,7 @@ def main() -> None:
                 "test_pairs": n_test,
                 "seeds": args.seeds,
                 "trl_truncation": args.trl_truncation,
+                "rewardlab_overrides": parse_set(args.rewardlab_set),
                 "results": results,
                 "ratio": ratio,
                 "accuracy": {k: v for k, v in accuracy.items() if k != "lines"},
