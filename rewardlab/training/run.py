@@ -78,6 +78,7 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
 
     from rewardlab.model.build import build_reward_model
     from rewardlab.scoring.scorer import Scorer, pick_device, use_attention
+    from rewardlab.training.memory import memory_check
 
     reporter = reporter or Reporter()
     t_start = time.perf_counter()
@@ -115,6 +116,8 @@ def train(cfg: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     train_items, eval_enc, test_enc, trunc_lines = encode_datasets(
         cfg, objective, encoder, card, data, accelerator, reporter
     )
+    for line in memory_check(model, train_items, cfg, accelerator.device):
+        reporter.message(line)  # the estimate, and a warning naming flags when it exceeds what is free
     run = run_id(cfg, card.data_hash)
     if not cfg.resume and accelerator.is_main_process:
         prepare_output(out, run, cfg.overwrite)  # refuses another run's folder before any step
