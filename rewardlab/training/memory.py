@@ -10,6 +10,7 @@ estimate with the measured peak of each shape).
 
 from __future__ import annotations
 
+import heapq
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -79,8 +80,7 @@ def estimate_training_memory(
 def largest_batch_tokens(lengths: Any, batch_size: int) -> int:
     """Tokens of the largest micro-batch the plan can make: the `batch_size` longest items together
     (length-grouped batches put them together; the padding between near-equal lengths is small)."""
-    ordered = sorted((int(n) for n in lengths), reverse=True)
-    return sum(ordered[:batch_size])
+    return sum(heapq.nlargest(batch_size, map(int, lengths)))
 
 
 def available_memory(device: Any) -> tuple[float | None, str]:
