@@ -38,6 +38,7 @@ def test_warning_only_when_the_estimate_exceeds_what_is_free():
     est = memory.MemoryEstimate(weights=1e9, gradients=1e9, optimizer=2e9, activations=4e9, tokens=4096)
     assert memory_warning(est, 9e9, "MemAvailable") is None
     assert memory_warning(est, None, "unknown") is None
+    assert memory_warning(est, 7e9, "MemAvailable", resident=1e9) is None  # the weights are loaded already
     text = memory_warning(est, 2**32, "MemAvailable")
     assert "7.5 GiB" in text and "4.0 GiB is free" in text
     for flag in ("--batch-size", "--grad-accum", "--max-length", "--gradient-checkpointing"):

@@ -102,9 +102,12 @@ def available_memory(device: Any) -> tuple[float | None, str]:
         return None, "unknown"
 
 
-def memory_warning(estimate: MemoryEstimate, available: float | None, where: str) -> str | None:
-    """A warning naming the flags that shrink the run, when the estimate exceeds what is free."""
-    if available is None or estimate.total <= available:
+def memory_warning(
+    estimate: MemoryEstimate, available: float | None, where: str, resident: float = 0.0
+) -> str | None:
+    """A warning naming the flags that shrink the run, when the estimate, less what is already
+    `resident` (the loaded weights, on CPU), exceeds what is free."""
+    if available is None or estimate.total - resident <= available:
         return None
     return (
         f"warning: training needs about {estimate.total / GIB:.1f} GiB and {available / GIB:.1f} GiB is "
@@ -120,5 +123,6 @@ def memory_check(model: Any, items: Any, cfg: Any, device: Any) -> list[str]:
     tokens = largest_batch_tokens(items.lengths, cfg.batch_size)
     estimate = estimate_training_memory(model, tokens, cfg.gradient_checkpointing)
     available, where = available_memory(device)
-    warning = memory_warning(estimate, available, where)
+    resident = estimate.weights if device.type != "cuda" else 0.0  # loaded already, not in MemAvailable
+    warning = memory_warning(estimate, available, where, resident)
     return [estimate.line(), warning] if warning else [estimate.line()]
