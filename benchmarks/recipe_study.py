@@ -88,6 +88,9 @@ CONFIGS: dict[str, dict] = {
     "head100": {**BEFORE, "eval_fraction": 0.0, "head_lr": 100.0},
     "llrd0.8": {**BEFORE, "eval_fraction": 0.0, "layer_decay": 0.8},
     "llrd0.8_lr2e-4": {**BEFORE, "eval_fraction": 0.0, "layer_decay": 0.8, "lr": 2e-4},
+    # LP-FT: one epoch of the head alone (every backbone layer frozen; BERT's pooler and the scalar
+    # head train) at 10x the lr, then the usual fine-tune starting from that head.
+    "lpft": {**BEFORE, "eval_fraction": 0.0, "probe": {"freeze_layers": 6, "lr": 1e-3}},
 }
 
 
@@ -127,6 +130,7 @@ def child(spec: dict) -> None:
     transformers.logging.set_verbosity_error()
     overrides = dict(spec["overrides"])
     refit = overrides.pop("refit", False)
+    probe = overrides.pop("probe", None)
     common = {
         "data": spec.get("train"),
         "test_data": spec.get("heldout"),
@@ -135,9 +139,12 @@ def child(spec: dict) -> None:
         "backbone": spec["backbone"],
     }
     start = time.perf_counter()
-    selected_step = None
+    selected_step = probe_accuracy = None
     # Only the figures are kept: each model (~600 MB with checkpoints) goes with its temporary folder.
     scratch = tempfile.TemporaryDirectory(prefix="recipe-")
+    if probe:  # LP-FT (Kumar et al. 2022): fit the head on a frozen backbone, then fine-tune from there
+        first = train(TrainConfig(output_dir=f"{scratch.name}/probe", **common, **{**overrides, **probe}))
+        common["backbone"], probe_accuracy = first.output_dir, first.test.accuracy
     if refit:  # select the step count on a held-out share, then retrain on everything for that long
         first = train(TrainConfig(output_dir=f"{scratch.name}/select", **common, **overrides))
         selected_step = first.best_step
@@ -156,6 +163,7 @@ def child(spec: dict) -> None:
                 "seconds": time.perf_counter() - start,
                 "pairs_per_s": result.pairs_per_s,
                 "selected_step": selected_step,
+                "probe_accuracy": probe_accuracy,
             }
         )
     )
