@@ -7,6 +7,7 @@
     flock /tmp/rewardlab-heavy.lock $B run --signal inj              # trained once, scores every fold
     $B report > runs/prmv/report.md
     $B injected-ci runs/prmv/minilm_inj/model_all   # step AUROC on injected errors, bootstrap interval
+    flock /tmp/rewardlab-heavy.lock $B lm-score --backbone smollm2   # zero-training reference (no fit)
 
 Signals (all through `rewardlab.training.run.train`, the one loop):
 
@@ -18,6 +19,8 @@ Signals (all through `rewardlab.training.run.train`, the one loop):
     prm   a PRM on rule-3 step labels of the same solutions (rewardlab.data.step_labels)
     inj   a PRM on injected-error steps from GSM8K *train* (`rewardlab prm build-gsm8k`); it never sees a
           dev problem, so one model scores every fold
+    lm    no training: a causal LM's mean log-probability of the solution given the question
+          (`lm-score`), the floor a trained verifier must clear
 
 Folds are by problem (rewardlab.data.folds): a fold's model trains on the other folds' problems and
 scores the held-out ones, so every problem is scored out of fold exactly once. The PRM aggregation used
@@ -53,8 +56,9 @@ SIGNALS = {
     "pair": "ORM, within-problem pairs",
     "prm": "PRM, rule-3 steps",
     "inj": "PRM, injected errors",
+    "lm": "no training: the LM's mean log-probability of the solution",
 }
-REWARD_SIGNALS = ("orm", "pair")
+REWARD_SIGNALS = ("orm", "pair", "lm")
 """Signals whose model scores a whole solution (a reward); the others score steps (a PRM)."""
 
 
@@ -241,6 +245,48 @@ def cmd_injected_ci(args: argparse.Namespace) -> None:
         print(json.dumps(row))  # noqa: T201
 
 
+def cmd_lm_score(args: argparse.Namespace) -> None:
+    """A verifier with no training: a causal LM's mean log-probability of each solution's tokens given
+    its question (the chat template's user turn), the reference any trained verifier must beat. Every
+    fold's held-out problems are scored (nothing is fitted, so nothing leaks); ``--backbone`` names it."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rewardlab.data.gsm8k_solutions import read_solution_problems, to_step_examples
+    from rewardlab.data.step_encoding import join_plain
+    from rewardlab.model.build import resolve_backbone
+
+    path, gguf = resolve_backbone(args.backbone)
+    kw = {"gguf_file": gguf} if gguf else {}
+    tok = AutoTokenizer.from_pretrained(path, **kw)
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, **kw).eval()
+    name = f"{args.backbone}_lm"
+    (args.out / name).mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    for fold in range(json.loads((args.out / "folds" / "meta.json").read_text())["k"]):
+        if (args.out / name / f"scores_{fold}.jsonl").exists():  # scored before an interruption
+            continue
+        rows = []
+        for problem in read_solution_problems(str(args.out / "folds" / f"test{fold}.jsonl")):
+            user = [{"role": "user", "content": problem.question}]
+            text = tok.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+            head = tok(text, add_special_tokens=False)["input_ids"]
+            for i, ex in enumerate(to_step_examples(problem)):
+                body = tok(join_plain(ex.steps), add_special_tokens=False)["input_ids"]
+                ids = torch.tensor([(head + body)[-args.max_length :]])
+                n = min(len(body), ids.shape[1] - 1)  # solution tokens scored (the first needs a context)
+                with torch.no_grad():
+                    logp = torch.log_softmax(lm(ids).logits[0, :-1].float(), -1)
+                target = ids[0, 1:]
+                token_logp = logp.gather(1, target[:, None])[-n:, 0]
+                rows.append({"question": problem.question, "candidate": i, "answer": ex.meta["answer"],
+                             "gold": problem.gold, "correct": ex.outcome == 1.0,
+                             "reward": token_logp.mean().item(), "sum_logp": token_logp.sum().item(),
+                             "tokens": n})  # fmt: skip
+        _write(args.out / name / f"scores_{fold}.jsonl", rows)
+        print(f"fold {fold}: {len(rows)} solutions, {time.time() - t0:.0f} s", flush=True)  # noqa: T201
+
+
 def cmd_combine(args: argparse.Namespace) -> None:
     """An ensemble of reward verifiers already scored out of fold: per fold, each member's rewards are
     standardised over that fold's candidates (BT rewards have arbitrary offsets and scales) and
@@ -368,7 +414,8 @@ def _summarise(out: Path, name: str, rows: list[dict], k: int) -> tuple[dict, di
 
     signal = name.rsplit("_", 1)[1]
     # a pairwise model's reward is Bradley-Terry (shift-invariant): "bt" votes by a softmax over the pool
-    reward_key = "bt" if signal == "pair" else "orm"
+    # (as is a log-probability: negative, so a plain sum per answer would mean nothing)
+    reward_key = "bt" if signal in ("pair", "lm") else "orm"
     pools = list(_pools(rows, reward_key).values())
     cells: dict[str, tuple[float, float, float]] = {}
     if signal in REWARD_SIGNALS:
@@ -521,6 +568,9 @@ def main() -> None:
         " PRM, then --signal pair: both signals in one model); --backbone still names the result.",
     )  # fmt: skip
     p.add_argument("--train-only", action="store_true", help="Train and stop; a later run scores.")
+    p = sub.add_parser("lm-score", help="zero-training reference: a causal LM's mean log-prob per solution")
+    p.add_argument("--backbone", default="smollm2")
+    p.add_argument("--max-length", type=int, default=512)
     sub.add_parser("report")
     p = sub.add_parser("injected-ci", help="step AUROC on the injected eval set with a bootstrap interval")
     p.add_argument("models", nargs="+", type=Path, help="PRM folders (e.g. runs/prmv/minilm_inj/model_all)")
@@ -529,7 +579,7 @@ def main() -> None:
     p.add_argument("members", nargs="+", help="scored model folders under --out (e.g. minilm_pair)")
     args = ap.parse_args()
     commands = {"folds": cmd_folds, "injected": cmd_injected, "run": cmd_run, "report": cmd_report,
-                "injected-ci": cmd_injected_ci, "combine": cmd_combine}  # fmt: skip
+                "injected-ci": cmd_injected_ci, "combine": cmd_combine, "lm-score": cmd_lm_score}  # fmt: skip
     commands[args.cmd](args)
 
 
