@@ -8,6 +8,7 @@
     $B report > runs/prmv/report.md
     $B injected-ci runs/prmv/minilm_inj/model_all   # step AUROC on injected errors, bootstrap interval
     flock /tmp/rewardlab-heavy.lock $B lm-score --backbone smollm2   # zero-training reference (no fit)
+    $B compare smollm2-e3_pair minilm-e3_pair   # A - B paired over the problems both scored
 
 Signals (all through `rewardlab.training.run.train`, the one loop):
 
@@ -295,6 +296,9 @@ def cmd_combine(args: argparse.Namespace) -> None:
     meta = json.loads((args.out / "folds" / "meta.json").read_text())
     (args.out / args.name).mkdir(parents=True, exist_ok=True)
     for fold in range(meta["k"]):
+        if not all((args.out / m / f"scores_{fold}.jsonl").exists() for m in args.members):
+            print(f"fold {fold}: not scored by every member, left out")  # noqa: T201
+            continue
         combined: list[dict] | None = None
         for member in args.members:
             rows = _jsonl(args.out / member / f"scores_{fold}.jsonl")
@@ -307,6 +311,40 @@ def cmd_combine(args: argparse.Namespace) -> None:
                     raise SystemExit(f"{member} fold {fold}: candidates not in {args.members[0]}'s order")
                 c["reward"] += (r["reward"] - mu) / sd / len(args.members)
         _write(args.out / args.name / f"scores_{fold}.jsonl", combined or [])
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    """Model A minus model B on the problems both scored out of fold, paired per problem (95% bootstrap):
+    argmax accuracy, the vote with its temperature chosen on the other folds, and within-problem AUROC."""
+    from rewardlab.prm.best_of_n import within_problem_auroc
+
+    meta = json.loads((args.out / "folds" / "meta.json").read_text())
+    fold_of = _fold_of(meta)
+    pools = []
+    for name in (args.a, args.b):
+        rows = _load_model_scores(args.out, name, meta["k"], fold_of)
+        if rows is None or "reward" not in rows[0]:
+            raise SystemExit(f"{name}: no scored reward verifier under {args.out}")
+        pools.append(_pools(rows, "bt"))
+    common = sorted(set(pools[0]) & set(pools[1]))
+    a, b = ([p[q] for q in common] for p in pools)
+    for group in (a, b):
+        _choose_temperature(group, "bt")
+    out: dict[str, object] = {"a": args.a, "b": args.b, "problems": len(common)}
+    for label, method in (("argmax", "bt"), ("vote, CV temperature", "weighted_bt_cv")):
+        diffs = [x - y for x, y in zip(_per_problem(a, method), _per_problem(b, method), strict=True)]
+        out[f"{label}: a - b"] = _boot(diffs)
+
+    def auc_diff(idx: list[int]) -> float:
+        return (within_problem_auroc([a[i] for i in idx], "bt") or 0.0) - (
+            within_problem_auroc([b[i] for i in idx], "bt") or 0.0
+        )
+
+    rng = random.Random(0)
+    boots = sorted(auc_diff([rng.randrange(len(a)) for _ in a]) for _ in range(1000))
+    point = auc_diff(list(range(len(a))))
+    out["within-problem AUROC: a - b"] = (point, boots[25], boots[974])
+    print(json.dumps(out, indent=1))  # noqa: T201
 
 
 # ----- report ---------------------------------------------------------------------------------------
@@ -577,9 +615,13 @@ def main() -> None:
     p = sub.add_parser("combine", help="ensemble of scored reward verifiers (mean of standardised rewards)")
     p.add_argument("name", help="the ensemble's folder name, ending in _pair (e.g. minilm-ens4_pair)")
     p.add_argument("members", nargs="+", help="scored model folders under --out (e.g. minilm_pair)")
+    p = sub.add_parser("compare", help="two scored reward verifiers, paired over the problems both scored")
+    p.add_argument("a", help="scored model folder under --out (e.g. smollm2-e3_pair)")
+    p.add_argument("b", help="the model it is compared with (e.g. minilm-e3_pair)")
     args = ap.parse_args()
     commands = {"folds": cmd_folds, "injected": cmd_injected, "run": cmd_run, "report": cmd_report,
-                "injected-ci": cmd_injected_ci, "combine": cmd_combine, "lm-score": cmd_lm_score}  # fmt: skip
+                "injected-ci": cmd_injected_ci, "combine": cmd_combine, "lm-score": cmd_lm_score,
+                "compare": cmd_compare}  # fmt: skip
     commands[args.cmd](args)
 
 
